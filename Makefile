@@ -1,0 +1,54 @@
+# Gatehouse: `make run` serves everything on http://127.0.0.1:$(PORT); `make test` runs the suite.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+export PORT
+# daphne, celery and honcho come from the virtualenv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install run test lint browser test-clients
+
+$(VENV)/.installed: requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@touch $@
+
+install: $(VENV)/.installed
+
+# Migrate, create the first admin (its password is printed once, on the very first run), then
+# start web, worker and beat from the Procfile. Ctrl-C stops all three.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py bootstrap_admin
+	@echo "Gatehouse on http://127.0.0.1:$(PORT)/ (console at /console/, Ctrl-C stops)"
+	@# --env /dev/null: honcho would read .env (docker compose's) into web/worker/beat only, so
+	@# they and manage.py commands would disagree on keys. Configure with the environment.
+	exec $(VENV)/bin/honcho start --no-colour --no-prefix --env /dev/null --procfile Procfile
+
+# Headless Chromium from Debian for the browser tests (only installable as root).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null; \
+	  else echo "chromium missing: install it (apt-get install chromium) for tests/e2e" >&2; fi; }
+
+# Node clients the tests drive (supergateway), when their lock file exists; again when it changes.
+ifneq ($(wildcard tests/clients/package-lock.json),)
+test-clients: tests/clients/node_modules/.installed
+tests/clients/node_modules/.installed: tests/clients/package-lock.json
+	npm ci --prefix tests/clients --no-audit --no-fund
+	@touch $@
+else
+test-clients:
+endif
+
+# pytest exits 5 when it collected nothing; that fails here like any other failure.
+test: install browser test-clients
+	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$status
+
+lint: install
+	$(VENV)/bin/ruff check .

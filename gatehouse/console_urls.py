@@ -1,0 +1,12 @@
+"""The console: one prefix, each app contributes its pages."""
+
+from django.urls import include, path
+
+from gatehouse import console
+
+urlpatterns = [
+    path("", console.dashboard, name="console-dashboard"),
+    path("", include("tokens.urls")),
+    path("audit/", include("audit.urls")),
+    path("sessions/", include("gateway.console_urls")),
+]

@@ -1,0 +1,25 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from gatehouse.readiness import check_readiness
+
+
+@never_cache
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches no database, cache or broker."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, channel layer and broker all reachable, or 503 naming what failed."""
+    checks = check_readiness()
+    failed = [name for name, result in checks.items() if result != "ok"]
+    body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks}
+    if failed:
+        body["failed"] = failed
+    return JsonResponse(body, status=503 if failed else 200)

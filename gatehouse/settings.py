@@ -1,0 +1,361 @@
+"""Gatehouse settings: twelve-factor, read only from the environment.
+
+With no environment at all Gatehouse runs embedded: SQLite, an in-memory channel layer and
+Celery's filesystem transport, all under ``GATEHOUSE_DATA_DIR`` (default ``var/``). Setting
+``DATABASE_URL`` and ``REDIS_URL`` switches to PostgreSQL and Redis for scale-out.
+``GATEHOUSE_PRODUCTION=true`` turns on the hardened profile and refuses to start without
+``GATEHOUSE_SECRET_KEY`` and ``GATEHOUSE_ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from gatehouse.environment import StrictEnv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Every value below comes from the environment; a bad value stops startup naming the variable.
+env = StrictEnv()
+
+DATA_DIR = Path(env.str("GATEHOUSE_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+PRODUCTION = env.bool("GATEHOUSE_PRODUCTION", default=False)
+DEBUG = env.bool("GATEHOUSE_DEBUG", default=False)
+
+
+def _required(name: str) -> str:
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is required when GATEHOUSE_PRODUCTION is on; see README 'Configuration'."
+        )
+    return value
+
+
+def _embedded_secret_key() -> str:
+    """Generate once and keep in the data dir, so sessions survive restarts.
+
+    Written to a temporary file and linked into place, so web, worker and beat starting at the
+    same moment all read the same complete key.
+    """
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(64))
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race; use its key
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
+
+
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("GATEHOUSE_DEBUG must be off when GATEHOUSE_PRODUCTION is on.")
+    SECRET_KEY = _required("GATEHOUSE_SECRET_KEY")
+    _required("GATEHOUSE_ALLOWED_HOSTS")
+    ALLOWED_HOSTS = env.list("GATEHOUSE_ALLOWED_HOSTS")
+else:
+    SECRET_KEY = env.str("GATEHOUSE_SECRET_KEY", default="") or _embedded_secret_key()
+    ALLOWED_HOSTS = env.list(
+        "GATEHOUSE_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"]
+    )
+
+# Key for encrypting secrets at rest (upstream credentials, signing keys). Defaults to a key
+# derived from SECRET_KEY; set it separately so a SECRET_KEY rotation does not orphan them.
+ENCRYPTION_KEY = env.str("GATEHOUSE_ENCRYPTION_KEY", default="") or SECRET_KEY
+
+PUBLIC_URL = env.str("GATEHOUSE_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+CSRF_TRUSTED_ORIGINS = env.list("GATEHOUSE_CSRF_TRUSTED_ORIGINS", default=[PUBLIC_URL])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "gatehouse",
+    "audit",
+    "tokens",
+    "gateway",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "gatehouse.urls"
+ASGI_APPLICATION = "gatehouse.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'gatehouse.sqlite3'}")
+try:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+except ValueError as exc:  # the URL may hold a password: name the variable, not the value
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a postgres:// or sqlite:/// URL (see README 'Configuration')."
+    ) from exc
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + IMMEDIATE lets daphne, the Celery worker and beat share one file without
+    # "database is locked" surprises.
+    _db["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests that start daphne or a Celery worker need a file the subprocess can open, and
+    # concurrent test runs on one machine must not share it.
+    _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"gatehouse-test-{os.getpid()}.sqlite3")}
+else:
+    _db["TEST"] = {"NAME": f"test_gatehouse_{os.getpid()}"}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer, cache, broker ----------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "gatehouse",
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = (
+    env.str("GATEHOUSE_CELERY_BROKER_URL", default="")
+    or env.str("CELERY_BROKER_URL", default="")
+    or REDIS_URL
+    # The host part means nothing to the filesystem transport; naming one keeps kombu quiet.
+    or "filesystem://localhost//"
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    # kombu's filesystem transport, writing each message atomically (see gatehouse/broker.py).
+    CELERY_BROKER_TRANSPORT = "gatehouse.broker:Transport"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "store_processed": False,
+        # kombu's default (1 s) is also its back-off while the worker's prefetch is full.
+        "polling_interval": 0.1,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+SWEEP_SECONDS = env.positive_int("GATEHOUSE_SWEEP_SECONDS", default=60)
+SESSION_IDLE_SECONDS = env.positive_int("GATEHOUSE_SESSION_IDLE_SECONDS", default=1800)
+SESSION_MAX_SECONDS = env.positive_int("GATEHOUSE_SESSION_MAX_SECONDS", default=86400)
+AUDIT_RETENTION_DAYS = env.positive_int("GATEHOUSE_AUDIT_RETENTION_DAYS", default=365)
+# Gateway audit events are written in batches this often (what a SIGKILL can lose; see audit.services).
+AUDIT_BATCH_SECONDS = env.positive_float("GATEHOUSE_AUDIT_BATCH_SECONDS", default=0.5)
+# Warn (audit, and email when configured) this long before a token expires.
+TOKEN_WARN_BEFORE_SECONDS = env.positive_int("GATEHOUSE_TOKEN_WARN_BEFORE_SECONDS", default=3 * 86400)
+# Audit retention runs this often (it deletes in batches and leaves a chain checkpoint).
+AUDIT_PRUNE_SECONDS = env.positive_int("GATEHOUSE_AUDIT_PRUNE_SECONDS", default=3600)
+# Separate queue names let several deployments, or test runs, share one broker.
+CELERY_TASK_DEFAULT_QUEUE = env.str("GATEHOUSE_CELERY_QUEUE", default="celery")
+# The schedule lives here, not in a database: every deploy runs the same sweeps. A sweep still
+# queued after one interval is dropped (expires): the next one does the same work.
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": task, "schedule": float(every), "options": {"expires": float(every)}}
+    for name, task, every in (
+        ("expire-sessions", "gateway.tasks.expire_sessions", SWEEP_SECONDS),
+        ("expire-tokens", "tokens.tasks.expire_tokens", SWEEP_SECONDS),
+        ("warn-expiring-tokens", "tokens.tasks.warn_expiring_tokens", SWEEP_SECONDS),
+        ("prune-audit", "audit.tasks.prune_audit", AUDIT_PRUNE_SECONDS),
+    )
+}
+
+# --- Tokens ---------------------------------------------------------------------------------
+TOKEN_ISSUER = env.str("GATEHOUSE_TOKEN_ISSUER", default=PUBLIC_URL)
+TOKEN_AUDIENCE = env.str("GATEHOUSE_TOKEN_AUDIENCE", default=f"{PUBLIC_URL}/mcp")
+# Fixed here, never read from a token header.
+TOKEN_ALGORITHMS = ["EdDSA", "ES256"]
+TOKEN_SIGNING_ALGORITHM = env.choice("GATEHOUSE_TOKEN_ALGORITHM", default="EdDSA", choices=TOKEN_ALGORITHMS)
+TOKEN_DEFAULT_TTL = timedelta(
+    seconds=env.positive_int("GATEHOUSE_TOKEN_DEFAULT_TTL_SECONDS", default=7 * 86400)
+)
+TOKEN_MAX_TTL = timedelta(seconds=env.positive_int("GATEHOUSE_TOKEN_MAX_TTL_SECONDS", default=90 * 86400))
+TOKEN_ALLOW_NEVER_EXPIRES = env.bool("GATEHOUSE_TOKEN_ALLOW_NEVER_EXPIRES", default=False)
+TOKEN_LEEWAY_SECONDS = env.int("GATEHOUSE_TOKEN_LEEWAY_SECONDS", default=30)
+
+# --- Gateway --------------------------------------------------------------------------------
+TOKEN_RATE = env.rate("GATEHOUSE_TOKEN_RATE", default="600/m")
+IP_RATE = env.rate("GATEHOUSE_IP_RATE", default="1200/m")
+MAX_BODY_BYTES = env.positive_int("GATEHOUSE_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+UPSTREAM_TIMEOUT_SECONDS = env.positive_float("GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS", default=30.0)
+# Browser origins allowed to call the gateway (DNS-rebinding protection). Requests without an
+# Origin header (CLI clients, supergateway) are not affected.
+ALLOWED_ORIGINS = env.list("GATEHOUSE_ALLOWED_ORIGINS", default=[PUBLIC_URL])
+
+# --- Auth, console, API ---------------------------------------------------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tokens.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_RATES": {"apikey": env.rate("GATEHOUSE_API_RATE", default="120/m")},
+    "EXCEPTION_HANDLER": "tokens.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Gatehouse API",
+    "DESCRIPTION": "Mint, rotate and revoke MCP gateway tokens; read servers, sessions, audit.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI and Redoc assets served from this app (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TokenStatusEnum": "tokens.models.Token.Status",
+        "SessionStatusEnum": "gateway.models.SessionBinding.Status",
+    },
+}
+
+# --- Security profile -----------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("GATEHOUSE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+    SECURE_HSTS_SECONDS = env.int("GATEHOUSE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("GATEHOUSE_HSTS_PRELOAD", default=False)
+    if env.bool("GATEHOUSE_BEHIND_TLS_PROXY", default=True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# --- Static, i18n ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+# Collected static files are a build product of the code, not data: they live next to it.
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Email (optional: expiring-token warnings) ----------------------------------------------
+EMAIL_URL = env.str("GATEHOUSE_EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(environ.Env.email_url_config(EMAIL_URL))
+DEFAULT_FROM_EMAIL = env.str("GATEHOUSE_EMAIL_FROM", default="gatehouse@localhost")
+
+# --- Logging: one JSON object per line on stdout, secrets masked ----------------------------
+LOG_LEVEL = env.choice(
+    "GATEHOUSE_LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+)
+LOGGING_CONFIG = "gatehouse.logging.configure"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "gatehouse.logging.MaskSecretsFilter"}},
+    "formatters": {"json": {"()": "gatehouse.logging.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["mask_secrets"],
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "gatehouse": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from gatehouse import health
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/console/", permanent=False)),
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("console/", include("gatehouse.console_urls")),
+    path("api/v1/", include("tokens.api.urls")),
+    path("", include("tokens.wellknown_urls")),
+    path("", include("gateway.urls")),
+]

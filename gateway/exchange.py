@@ -1,0 +1,292 @@
+"""The HTTP plumbing of one proxied exchange: the incoming request, the response, the upstream hop.
+
+Nothing here decides policy; ``gateway.proxy`` does. This module turns an ASGI scope into an
+``Incoming`` request, reads bounded bodies, builds the header sets that may cross each hop, and
+opens the upstream request with a bounded time to response headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import httpx
+from django.conf import settings
+
+from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
+from gateway.auth import CREDENTIAL_HEADERS, strip_query_credentials
+from gateway.errors import (
+    BadRequest,
+    BodyTooLarge,
+    GatewayError,
+    OriginNotAllowed,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.upstream_http import upstream_client
+
+Scope = dict[str, Any]
+RawHeaders = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
+     "trailer", "transfer-encoding", "upgrade"}
+)
+# Request headers that never cross to the upstream: credentials, our own session id, browser
+# state for the gateway's origin, and framing the HTTP client recomputes.
+_NOT_FORWARDED = HOP_BY_HOP | CREDENTIAL_HEADERS | frozenset(
+    {"host", "content-length", "cookie", "origin", "mcp-session-id", "accept-encoding", "forwarded",
+     "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"}
+)
+# Response headers that never cross back: framing (bodies are relayed decoded, so an upstream
+# that compresses despite ``identity`` cannot hide a tool list from the filter), the upstream's
+# session id (rewritten), its auth challenges (the client's credential is ours, not the
+# upstream's), whatever would act on the gateway's origin, which is also the console's
+# (cookies, site data, HSTS, content and cross-origin policy, redirects and preloads), and cache
+# validators (a filtered tool list is per token: nothing here may look shareable).
+_NOT_RETURNED = HOP_BY_HOP | frozenset(
+    {"content-length", "content-encoding", "set-cookie", "mcp-session-id", "www-authenticate", "server",
+     "date", "clear-site-data", "strict-transport-security", "content-security-policy",
+     "content-security-policy-report-only", "x-content-type-options", "location", "refresh", "link",
+     "cache-control", "expires", "etag", "last-modified", "age", "vary"}
+)
+_NOT_RETURNED_PREFIXES = ("access-control-",)
+# Our own instead: a relayed answer never runs as a page on the console's origin, nor is cached.
+_ADDED_TO_RESPONSES: RawHeaders = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"sandbox; default-src 'none'"),
+    (b"cache-control", b"no-store"),
+]
+
+
+# What reading an upstream body raises when the upstream breaks off mid-response (the aiohttp
+# transport lets some of its own errors through unmapped).
+UPSTREAM_READ_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, aiohttp.ClientError)
+
+
+class ClientGone(Exception):
+    """The client disconnected before the exchange finished."""
+
+
+class UpstreamRejected(GatewayError):
+    status = 502
+    code = "upstream_rejected"
+
+
+@dataclass
+class Incoming:
+    method: str
+    path: str
+    query_string: str
+    headers: list[tuple[str, str]]
+    client_ip: str | None
+    user_agent: str
+    server_name: str | None
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def from_scope(cls, scope: Scope) -> Incoming:
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        client = scope.get("client") or (None, None)
+        kwargs = scope.get("url_route", {}).get("kwargs", {})
+        user_agent = next((v for k, v in headers if k == "user-agent"), "")
+        return cls(
+            method=scope.get("method", "GET").upper(),
+            path=scope.get("path", ""),
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            client_ip=client[0],
+            user_agent=user_agent[:300],
+            server_name=kwargs.get("server"),
+        )
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+    def elapsed_ms(self) -> float:
+        return round((time.monotonic() - self.started) * 1000, 2)
+
+
+def check_origin(incoming: Incoming) -> None:
+    """A browser Origin that is not allowed gets 403 (DNS rebinding); no Origin is fine."""
+    origin = incoming.header("origin")
+    if origin is None:
+        return
+    allowed = {o.rstrip("/").lower() for o in settings.ALLOWED_ORIGINS}
+    if origin.rstrip("/").lower() not in allowed:
+        raise OriginNotAllowed("This browser origin may not call the gateway.")
+
+
+def check_declared_length(incoming: Incoming) -> None:
+    declared = incoming.header("content-length")
+    if declared is None:
+        return
+    if not declared.strip().isdigit():
+        raise BadRequest("Content-Length is not a number.")
+    if int(declared) > settings.MAX_BODY_BYTES:
+        raise BodyTooLarge(f"The request body exceeds {settings.MAX_BODY_BYTES} bytes.")
+
+
+async def read_body(receive: Any, *, limit: int) -> bytes:
+    """The whole request body, counting bytes as they stream in (Content-Length may lie)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"The request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def wait_for_disconnect(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def forward_headers(
+    incoming: Incoming, *, server_headers: dict[str, str], upstream_session_id: str | None, credential: str
+) -> list[tuple[str, str]]:
+    """Headers for the upstream hop: client headers minus credentials and hop-by-hop ones.
+
+    A client that echoes its own token elsewhere (a User-Agent, a custom header) gets it replaced
+    by the display prefix: no token ever reaches an upstream.
+    """
+    connection_listed = {
+        token.strip().lower()
+        for k, v in incoming.headers if k == "connection"
+        for token in v.split(",")
+    }
+    configured = {name.lower() for name in server_headers}
+    headers = [
+        (k, v) for k, v in incoming.headers
+        if k not in _NOT_FORWARDED and k not in connection_listed and k not in configured
+    ]
+    # The token, or its JWT without the gth_ prefix (which re-adding makes valid again).
+    bare = credential.removeprefix(TOKEN_PREFIX)
+    if bare and any(bare in v for _, v in headers):  # rare: decode the prefix only then
+        masked = token_display_prefix(credential).rstrip("…")  # header values must stay latin-1
+        headers = [(k, v.replace(credential, masked).replace(bare, masked)) for k, v in headers]
+    # Identity, so SSE events can be read (and filtered) as they arrive.
+    headers.append(("accept-encoding", "identity"))
+    headers.extend(server_headers.items())
+    if upstream_session_id:
+        headers.append(("mcp-session-id", upstream_session_id))
+    return headers
+
+
+def response_headers(upstream: httpx.Response, *, session_id: str | None) -> RawHeaders:
+    connection_listed = {t.strip().lower() for t in upstream.headers.get("connection", "").split(",")}
+    headers = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in upstream.headers.multi_items()
+        if k.lower() not in _NOT_RETURNED and k.lower() not in connection_listed
+        and not k.lower().startswith(_NOT_RETURNED_PREFIXES)
+    ]
+    headers.extend(_ADDED_TO_RESPONSES)
+    if session_id:
+        headers.append((b"mcp-session-id", session_id.encode("latin-1")))
+    return headers
+
+
+def upstream_url(base: str, client_query: str, *, credential: str) -> str:
+    """The upstream URL with the client's query parameters (minus any credential) appended."""
+    extra = strip_query_credentials(client_query, credential=credential)
+    if not extra:
+        return base
+    parts = urlsplit(base)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
+async def open_upstream(
+    *, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, bound_headers: bool = True
+) -> httpx.Response:
+    """Send the request and wait for response headers (bounded unless told otherwise).
+
+    The body is streamed later. ``bound_headers=False`` is for standalone event streams: SDK
+    servers send their headers only with the first event, which may be a long time coming.
+    """
+    client = upstream_client()
+    request = client.build_request(method, url, headers=headers, content=body or None)
+    try:
+        return await asyncio.wait_for(
+            client.send(request, stream=True),
+            timeout=settings.UPSTREAM_TIMEOUT_SECONDS if bound_headers else None,
+        )
+    except (TimeoutError, httpx.HTTPError) as exc:
+        if _is_timeout(exc):
+            raise UpstreamTimeout("The upstream server did not answer in time.") from exc
+        raise UpstreamUnavailable("The upstream server could not be reached.") from exc
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    # httpx-aiohttp maps every aiohttp connection error (even "connection refused") to
+    # ConnectTimeout, so the original exception decides.
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return isinstance(cause, aiohttp.ServerTimeoutError)
+    if isinstance(cause, TimeoutError):
+        return True
+    return isinstance(exc, (TimeoutError, httpx.TimeoutException))
+
+
+class Responder:
+    """Sends one ASGI response and counts what went out."""
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self.started = False
+        self.finished = False
+        self.status = 0
+        self.bytes_out = 0
+        self._lock = asyncio.Lock()
+        self._pending: tuple[int, RawHeaders] | None = None
+
+    async def start(self, status: int, headers: RawHeaders) -> None:
+        self._pending = None
+        self.started = True
+        self.status = status
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+
+    def start_with_first_byte(self, status: int, headers: RawHeaders) -> None:
+        """Send these headers with the first body byte (or the end): a failure before then can
+        still be answered with a proper error instead of an empty 200."""
+        self._pending = (status, headers)
+
+    async def _send_pending_start(self) -> None:
+        if self._pending is not None:
+            await self.start(*self._pending)
+
+    async def body(self, chunk: bytes) -> None:
+        if not chunk or self.finished:
+            return
+        async with self._lock:  # the headers and this chunk go out before any other writer's
+            await self._send_pending_start()
+            self.bytes_out += len(chunk)
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def finish(self, chunk: bytes = b"") -> None:
+        if self.finished:
+            return
+        async with self._lock:
+            await self._send_pending_start()
+            self.finished = True
+            self.bytes_out += len(chunk)
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": False})
+
+    async def whole(self, status: int, headers: RawHeaders, body: bytes) -> None:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await self.start(status, headers)
+        await self.finish(body)

@@ -1,0 +1,46 @@
+"""Gateway sessions: the gateway's own Mcp-Session-Id, bound to one token and one upstream."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+# Longer upstream session ids are refused, never cut: a cut id is another (unknown) session.
+UPSTREAM_SESSION_ID_MAX = 2048
+
+
+class SessionBinding(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CLOSED = "closed", "Closed by client"
+        EXPIRED = "expired", "Expired"
+        TERMINATED = "terminated", "Terminated by an admin"
+        REVOKED = "revoked", "Ended by token revocation"
+
+    # The Mcp-Session-Id the client sees: minted by the gateway, unguessable.
+    id = models.CharField(primary_key=True, max_length=64)
+    token = models.ForeignKey("tokens.Token", on_delete=models.CASCADE, related_name="sessions")
+    server = models.ForeignKey("tokens.UpstreamServer", on_delete=models.CASCADE, related_name="sessions")
+    # The upstream's own id (Streamable HTTP) or messages path (legacy SSE), which can be long.
+    upstream_session_id = models.CharField(max_length=UPSTREAM_SESSION_ID_MAX, blank=True)
+    protocol_version = models.CharField(max_length=32, blank=True)
+    transport = models.CharField(max_length=16, default="streamable")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_seen_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)  # the console lists recent ends
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="active") | Q(ended_at__isnull=False),
+                name="ended_session_has_ended_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id[:8]}… ({self.server_id}, {self.status})"

@@ -1,0 +1,95 @@
+"""Tool scope: refuse ``tools/call`` outside the token's allowlist, filter ``tools/list`` results.
+
+Decisions read the JSON-RPC body only. A filtered list is per-token, so where the revision has
+cache hints (``ttlMs``/``cacheScope``) every list that passes the gateway is marked private.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from audit import events
+from gateway.errors import JsonRpcRefusal
+from gateway.protocol import INVALID_PARAMS, MODERN_VERSIONS, RpcBody
+from tokens.scope import TokenScope
+
+
+class UncheckableAnswer(Exception):
+    """An upstream message the filter cannot read, so it must not reach the client."""
+
+
+def refuse_denied_tools(
+    *, body: RpcBody, scope: TokenScope, server: str, protocol_version: str | None
+) -> None:
+    """Raise a JSON-RPC refusal if any ``tools/call`` in the body names a tool outside the scope.
+
+    A batch with one refused element is refused as a whole: each request in it gets an error.
+    """
+    denied = [
+        m for m in body.messages if m.tool_name is not None and not scope.allows_tool(server, m.tool_name)
+    ]
+    if not denied:
+        return
+    tool = denied[0].tool_name or ""
+    # The modern revision maps INVALID_PARAMS to HTTP 400; older ones answer JSON-RPC errors with 200.
+    status = 400 if protocol_version in MODERN_VERSIONS else 200
+    raise JsonRpcRefusal(
+        status=status,
+        code=INVALID_PARAMS,
+        message=f"Tool {tool!r} is not allowed for this token.",
+        request_ids=body.request_ids(),
+        reason="tool_not_in_scope",
+        audit_event=events.MCP_TOOL_DENIED,
+        tool=tool,
+        data={"error": "insufficient_scope", "tool": tool, "server": server},
+    )
+
+
+def _filter_result(result: dict[str, Any], allowed: frozenset[str] | None) -> dict[str, Any]:
+    tools = result["tools"]
+    if allowed is not None:
+        tools = [t for t in tools if isinstance(t, dict) and t.get("name") in allowed]
+    filtered = {**result, "tools": tools}
+    if "cacheScope" in result or "ttlMs" in result:
+        filtered["cacheScope"] = "private"
+    return filtered
+
+
+def _filter_message(message: Any, allowed: frozenset[str] | None) -> tuple[Any, bool]:
+    if not isinstance(message, dict) or "id" not in message:
+        return message, False
+    result = message.get("result")
+    if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+        return message, False
+    return {**message, "result": _filter_result(result, allowed)}, True
+
+
+def filter_tools_payload(payload: bytes | str, allowed: frozenset[str] | None) -> bytes | None:
+    """Filtered JSON for a body or SSE data that carries a ``tools/list`` result; None if unchanged.
+
+    Raises ``UncheckableAnswer`` for a payload that may name tools but does not parse here.
+
+    Recognised by shape (a response whose result has a ``tools`` list), so it also works on
+    streams where the request was posted to another instance (legacy SSE). Read as leniently as
+    the most lenient client would (invalid UTF-8 replaced, a BOM skipped, escaped key names):
+    whatever a client can parse as a tool list, the filter has seen as one.
+    """
+    text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
+    text = text.lstrip("\ufeff")
+    if "tools" not in text and "\\u" not in text:
+        return None  # the fast path: progress, results and notifications of other methods
+    try:
+        decoded = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # Python refuses what some clients read (a 5000-digit number, deep nesting): fail closed.
+        raise UncheckableAnswer(
+            "The upstream's answer could not be checked against the token's tools."
+        ) from exc
+    if isinstance(decoded, list):
+        pairs = [_filter_message(item, allowed) for item in decoded]
+        if not any(changed for _, changed in pairs):
+            return None
+        return json.dumps([item for item, _ in pairs], separators=(",", ":")).encode()
+    filtered, changed = _filter_message(decoded, allowed)
+    return json.dumps(filtered, separators=(",", ":")).encode() if changed else None

@@ -1,0 +1,54 @@
+"""Fixed-window rate limits over Django's cache (Redis when configured, so shared by instances)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from django.core.cache import cache
+
+from gateway.errors import RateLimited
+
+_PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int] | None:
+    """``"600/m"`` → (600, 60); an empty rate or ``off`` disables the limit."""
+    rate = (rate or "").strip().lower()
+    if rate in ("", "off", "none", "0"):
+        return None
+    count, _, period = rate.partition("/")
+    try:
+        limit = int(count)
+        seconds = _PERIODS[period or "s"] if not period[:1].isdigit() else int(period)
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"Bad rate {rate!r}: use N/s, N/m, N/h or N/d.") from exc
+    return limit, seconds
+
+
+def hit(*, bucket: str, key: str, rate: str) -> None:
+    """Count one request for ``key``; raise ``RateLimited`` once it is over ``rate``."""
+    parsed = parse_rate(rate)
+    if parsed is None or not key:
+        return
+    limit, period = parsed
+    now = time.time()
+    window = int(now // period)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    cache_key = f"gw:rl:{bucket}:{digest}:{window}"
+    if cache.add(cache_key, 1, timeout=period + 1):
+        count = 1
+    else:
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # the window expired between add and incr
+            cache.set(cache_key, 1, timeout=period + 1)
+            count = 1
+    if count > limit:
+        retry_after = math.ceil((window + 1) * period - now)
+        raise RateLimited(
+            f"Too many requests for this {bucket}; retry in {retry_after} s.",
+            retry_after=retry_after,
+            first_in_window=count == limit + 1,
+        )

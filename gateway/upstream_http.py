@@ -1,0 +1,83 @@
+"""The one pooled HTTP client per process (per event loop) that talks to upstream MCP servers.
+
+httpx's API with aiohttp's transport (``httpx_aiohttp.AiohttpTransport``): chosen by measurement,
+see ``bench/gateway/`` and the ``gateway`` package docstring. Timeouts: connect and pool waits are
+bounded by ``GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS``; reads are unbounded because an open SSE stream
+has no total limit (the time to response headers is bounded by the proxy with ``wait_for``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+import aiohttp
+import httpx
+from django.conf import settings
+from httpx_aiohttp import AiohttpTransport
+
+# Long-lived SSE streams each hold a connection, so the pool must be large.
+LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30)
+TRANSPORTS = ("aiohttp", "httpx")
+DEFAULT_TRANSPORT = "aiohttp"
+
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def timeout() -> httpx.Timeout:
+    limit = settings.UPSTREAM_TIMEOUT_SECONDS
+    return httpx.Timeout(connect=limit, read=None, write=limit, pool=limit)
+
+
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing: the client is shared by every token and server, so a cookie one
+    upstream sets must never ride along to the next request (another tenant, another upstream)."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _aiohttp_session() -> aiohttp.ClientSession:
+    # As httpx_aiohttp builds its own, but without aiohttp's cookie jar (same reason).
+    connector = aiohttp.TCPConnector(
+        limit=LIMITS.max_connections or 0,
+        keepalive_timeout=LIMITS.keepalive_expiry,
+        ssl=httpx.create_ssl_context(trust_env=False),
+    )
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+def build_client(transport: str = DEFAULT_TRANSPORT) -> httpx.AsyncClient:
+    if transport == "aiohttp":
+        return httpx.AsyncClient(
+            transport=AiohttpTransport(limits=LIMITS, trust_env=False, client=_aiohttp_session),
+            timeout=timeout(),
+            follow_redirects=False,
+            trust_env=False,
+            cookies=_no_cookies(),
+        )
+    if transport == "httpx":
+        return httpx.AsyncClient(
+            limits=LIMITS, timeout=timeout(), follow_redirects=False, trust_env=False, cookies=_no_cookies()
+        )
+    raise ValueError(f"Unknown upstream transport {transport!r}; choose from {TRANSPORTS}.")
+
+
+def upstream_client() -> httpx.AsyncClient:
+    """The shared client of the running event loop (daphne runs one loop per process)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        for stale in [lp for lp in _clients if lp.is_closed()]:
+            del _clients[stale]
+        client = _clients[loop] = build_client(_transport_choice)
+    return client
+
+
+_transport_choice = DEFAULT_TRANSPORT
+
+
+def use_transport(transport: str) -> None:
+    """Pick the transport for clients built from now on (the benchmark compares them)."""
+    global _transport_choice
+    if transport not in TRANSPORTS:
+        raise ValueError(f"Unknown upstream transport {transport!r}; choose from {TRANSPORTS}.")
+    _transport_choice = transport

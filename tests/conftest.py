@@ -1,0 +1,84 @@
+"""Fixtures shared by every test area. Area-specific ones live in tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from audit.services import flush_pending
+from tests.factories import StaffUserFactory, UpstreamServerFactory, UserFactory
+from tests.support.processes import log_excerpts, log_sizes
+from tokens.models import UpstreamServer
+from tokens.scope import TokenScope
+from tokens.services import IssuedToken, issue_token
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+_DB_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup"})
+
+
+_LOGS_AT_START = pytest.StashKey[dict]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_LOGS_AT_START] = log_sizes()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test's report carries what the live servers (daphne, upstreams, workers) logged."""
+    report = yield
+    if report.failed and report.when == "call":
+        for name, text in log_excerpts(item.stash.get(_LOGS_AT_START, {})):
+            report.sections.append((f"Server log {name}", text))
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Write the audit events a test queued while its database still exists.
+
+    Runs before fixture teardown; otherwise a late batch lands in the next test's database.
+    """
+    if _DB_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("django_db"):
+        flush_pending(timeout=10)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def staff_user(db):
+    return StaffUserFactory(username="root-admin")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def demo_server(db) -> UpstreamServer:
+    return UpstreamServerFactory(name="demo")
+
+
+@pytest.fixture
+def make_token(db, user) -> Callable[..., IssuedToken]:
+    """Issue a real token through the service: ``make_token({"demo": ["echo"]}, ttl=...)``."""
+
+    def _make(scope: dict | None = None, *, ttl: timedelta | None = timedelta(hours=1), owner=None,
+              name: str = "test-token") -> IssuedToken:
+        scope = scope or {"demo": None}
+        for server in scope:
+            UpstreamServerFactory(name=server)
+        return issue_token(
+            name=name, owner=owner or user, scope=TokenScope.from_mapping(scope), ttl=ttl, actor="tests"
+        )
+
+    return _make

@@ -1,0 +1,24 @@
+""".ci/run fails unless both passes ran tests and passed: a pass that collected nothing is a failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.support.processes import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_ci_fails_when_no_test_ran():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DATABASE_URL", "REDIS_URL"))}
+    env["PYTEST_ARGS"] = "-p no:cacheprovider -k no_test_is_called_like_this_zz9"
+    result = subprocess.run(["bash", ".ci/run"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, timeout=900, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert output.count("make test: FAILED, no tests ran") == 2, output
+    assert "embedded pass: FAILED" in output
+    assert "PostgreSQL + Redis pass: FAILED" in output

@@ -1,0 +1,115 @@
+"""Dockerfile, docker-compose.yml and Procfile: no Docker engine here, so they are linted, parsed,
+and their commands are run as they would be in the containers."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.gatehouse.subprocesses import embedded_env
+from tests.support.processes import REPO_ROOT, free_port, running
+
+DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+PROCFILE = dict(line.split(": ", 1) for line in (REPO_ROOT / "Procfile").read_text().splitlines()
+                if line.strip())
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([hadolint, "--no-color", "Dockerfile"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_is_multi_stage_slim_311_non_root_and_installs_the_lock_with_hashes():
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?", DOCKERFILE, re.MULTILINE)
+    assert len(stages) >= 2
+    assert all(image.startswith("python:3.11-slim") for image, _ in stages)
+    assert "--require-hashes" in DOCKERFILE and "requirements.lock" in DOCKERFILE
+    assert re.search(r"^COPY --from=build ", DOCKERFILE, re.MULTILINE)
+    user = re.findall(r"^USER (\S+)", DOCKERFILE, re.MULTILINE)
+    assert user and user[-1].split(":")[0] not in {"root", "0"}
+
+
+def dockerfile_cmd() -> list[str]:
+    return json.loads(re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE).group(1))
+
+
+def test_container_runs_daphne_without_its_raw_access_log():
+    command = " ".join(dockerfile_cmd())
+    assert "daphne" in command and "gatehouse.asgi:application" in command
+    assert "--verbosity 0" in command
+    assert "--verbosity 0" in PROCFILE["web"]
+
+
+def test_compose_has_the_scale_out_services():
+    services = COMPOSE["services"]
+    assert {"postgres", "redis", "web", "worker", "beat"} <= set(services)
+    web = services["web"]
+    assert web["deploy"]["replicas"] == 2
+    assert "ports" not in web, "replicas cannot share a published host port; the load balancer publishes"
+    assert "container_name" not in web
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert "GATEHOUSE_SECRET_KEY" in env  # one key shared by every replica
+    assert "worker" in services["worker"]["command"] and "beat" in services["beat"]["command"]
+
+
+def test_compose_commands_are_the_procfile_commands():
+    """The same worker and beat invocations locally (honcho) and in compose."""
+    for name in ("worker", "beat"):
+        compose_args = COMPOSE["services"][name]["command"]
+        procfile_args = PROCFILE[name].removeprefix("exec ").split()
+        assert compose_args[:5] == procfile_args[:5]
+
+
+@pytest.mark.integration
+def test_container_command_serves_health(tmp_path):
+    port = free_port()
+    env = embedded_env(tmp_path, PORT=str(port), PATH=f"{VENV_BIN}:/usr/bin:/bin")
+    with running(dockerfile_cmd(), env=env, ready_url=f"http://127.0.0.1:{port}/health",
+                 log_path=tmp_path / "web.log"):
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+
+
+WORKER_READY = r'"logger": "celery\.apps\.worker", "message": "celery@\S+ ready\."'
+BEAT_STARTED = r'"logger": "celery\.beat", "message": "beat: Starting\.\.\."'
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("service", "started"), [
+    ("worker", [WORKER_READY]),
+    ("beat", [BEAT_STARTED]),
+    ("worker --beat", [WORKER_READY, BEAT_STARTED]),  # DESIGN: `celery -A gatehouse worker --beat` works
+])
+def test_celery_commands_start(tmp_path, service, started):
+    if service == "worker --beat":
+        command = ["celery", "-A", "gatehouse", "worker", "--beat", "--loglevel", "INFO"]
+    else:
+        command = COMPOSE["services"][service]["command"]
+    env = embedded_env(tmp_path, PATH=f"{VENV_BIN}:/usr/bin:/bin",
+                       GATEHOUSE_CELERY_QUEUE=f"deployment-test-{service.replace(' ', '')}")
+    log_path = tmp_path / "celery.log"
+    with running(command, env=env, ready_url=None, log_path=log_path):
+        deadline = time.monotonic() + 60
+        while not all(re.search(pattern, log_path.read_text()) for pattern in started):
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        # Everything it printed while starting is JSON log lines (no banner, no plain text).
+        output = log_path.read_text()
+    if "--quiet" in command:  # the deployed commands print no banner: only JSON log lines
+        lines = [line for line in output.splitlines() if line.strip()]
+        assert all(line.startswith("{") and json.loads(line) for line in lines), output

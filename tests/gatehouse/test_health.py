@@ -1,0 +1,75 @@
+"""/health says the process is alive without touching anything; /ready checks every dependency
+and names the ones that fail."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.gatehouse.subprocesses import embedded_env
+from tests.support.processes import daphne_args, free_port, running
+
+
+def test_health_is_ok(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_health_never_touches_the_database(client):
+    # No ``db`` fixture: pytest-django makes any database access in this test an error.
+    assert client.get("/health").status_code == 200
+
+
+def test_health_makes_no_queries(client, db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert client.get("/health").status_code == 200
+
+
+def test_ready_checks_database_channel_layer_and_broker(client, db):
+    response = client.get("/ready")
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "channel_layer": "ok", "broker": "ok"},
+    }
+
+
+@pytest.fixture
+def gatehouse_with(tmp_path):
+    """Start daphne with a given environment; yields its base URL."""
+
+    def start(**overrides: str):
+        port = free_port()
+        env = embedded_env(tmp_path, **overrides)
+        return running(daphne_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health",
+                       log_path=tmp_path / "daphne.log"), f"http://127.0.0.1:{port}"
+
+    return start
+
+
+@pytest.mark.integration
+def test_unreachable_database_makes_ready_503_but_health_200(gatehouse_with):
+    server, url = gatehouse_with(DATABASE_URL=f"postgres://postgres:pw-secret@127.0.0.1:{free_port()}/nowhere")
+    with server:
+        assert httpx.get(f"{url}/health").status_code == 200
+        response = httpx.get(f"{url}/ready", timeout=15)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["failed"] == ["database"]
+    assert body["checks"]["database"].startswith("error: ")
+    assert "pw-secret" not in response.text
+
+
+@pytest.mark.integration
+def test_unreachable_redis_makes_ready_503_naming_layer_and_broker(gatehouse_with):
+    server, url = gatehouse_with(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with server:
+        assert httpx.get(f"{url}/health").status_code == 200
+        response = httpx.get(f"{url}/ready", timeout=15)
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failed"] == ["channel_layer", "broker"]
+    assert body["checks"]["database"] == "ok"

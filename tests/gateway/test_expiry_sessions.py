@@ -1,0 +1,243 @@
+"""Session expiry: idle and too-old sessions end on our side, upstream hears DELETE, audit says why."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from audit import events
+from audit.models import AuditEvent
+from gateway.models import SessionBinding
+from gateway.services import SWEEP_ACTOR, UpstreamDeleteFailed, expire_sessions, retry_upstream_delete
+from tests.support.processes import free_port
+from tests.support.recording_upstream import recording_upstream
+from tests.support.sessions import make_session
+from tokens import crypto
+from tokens.models import UpstreamServer
+from tokens.services import revoke_token
+
+
+@pytest.fixture
+def upstream():
+    with recording_upstream() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def server(db, upstream) -> UpstreamServer:
+    return UpstreamServer.objects.create(
+        name="demo",
+        url=upstream.url,
+        headers_encrypted=crypto.encrypt_json({"Authorization": "Bearer upstream-credential"}),
+    )
+
+
+@pytest.fixture
+def token(make_token, server):
+    return make_token({"demo": None}).token
+
+
+@pytest.fixture(autouse=True)
+def limits(settings):
+    settings.SESSION_IDLE_SECONDS = 1800
+    settings.SESSION_MAX_SECONDS = 86400
+
+
+def _status(session: SessionBinding) -> str:
+    session.refresh_from_db()
+    return session.status
+
+
+def test_idle_session_is_expired_and_upstream_gets_delete_with_its_session_id(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(minutes=31))
+
+    sweep = expire_sessions()
+
+    assert sweep.count == 1
+    session.refresh_from_db()
+    assert session.status == SessionBinding.Status.EXPIRED
+    assert session.ended_at is not None
+    assert "idle" in session.end_reason
+    assert upstream.deleted_session_ids() == [session.upstream_session_id]
+    received = upstream.deletes[0].headers
+    assert received["authorization"] == "Bearer upstream-credential"
+    assert received["mcp-protocol-version"] == "2025-06-18"
+
+
+def test_expiry_is_audited_as_session_expired(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(hours=2))
+
+    expire_sessions()
+
+    event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session.pk)
+    assert event.actor == SWEEP_ACTOR
+    assert event.token_jti == token.jti
+    assert event.server == "demo"
+    assert event.owner == token.owner.username
+    assert event.detail["upstream_delete_status"] == 200
+
+
+def test_recently_used_session_stays_active(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(minutes=29), age=timedelta(hours=5))
+
+    assert expire_sessions().count == 0
+    assert _status(session) == SessionBinding.Status.ACTIVE
+    assert upstream.deletes == []
+
+
+def test_busy_session_older_than_max_lifetime_is_expired(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(0), age=timedelta(hours=25))
+
+    expire_sessions()
+
+    session.refresh_from_db()
+    assert session.status == SessionBinding.Status.EXPIRED
+    assert "older than" in session.end_reason
+
+
+def test_idle_limit_comes_from_settings(token, server, upstream, settings):
+    settings.SESSION_IDLE_SECONDS = 5
+    session = make_session(token=token, server=server, idle=timedelta(seconds=6))
+
+    expire_sessions()
+
+    assert _status(session) == SessionBinding.Status.EXPIRED
+
+
+def test_second_sweep_does_not_delete_or_audit_again(token, server, upstream):
+    make_session(token=token, server=server, idle=timedelta(hours=1))
+
+    assert expire_sessions().count == 1
+    assert expire_sessions().count == 0
+    assert len(upstream.deletes) == 1
+    assert AuditEvent.objects.filter(event=events.SESSION_EXPIRED).count() == 1
+
+
+def test_ended_sessions_are_not_touched(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+    SessionBinding.objects.filter(pk=session.pk).update(
+        status=SessionBinding.Status.CLOSED, ended_at=session.last_seen_at
+    )
+
+    assert expire_sessions().count == 0
+    assert _status(session) == SessionBinding.Status.CLOSED
+    assert upstream.deletes == []
+
+
+def test_dead_upstream_does_not_keep_a_session_alive(token, server, upstream):
+    server.url = f"http://127.0.0.1:{free_port()}/mcp"
+    server.save()
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+
+    sweep = expire_sessions()
+
+    assert _status(session) == SessionBinding.Status.EXPIRED
+    assert sweep.retry_upstream == [session.pk]
+    event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session.pk)
+    assert event.detail["upstream_delete_failed"] is True
+
+
+def test_failing_upstream_delete_can_be_retried_until_it_succeeds(token, server, upstream):
+    upstream.delete_status = 503
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+
+    sweep = expire_sessions()
+    assert sweep.retry_upstream == [session.pk]
+    with pytest.raises(UpstreamDeleteFailed):
+        retry_upstream_delete(session_id=session.pk)
+
+    upstream.delete_status = 200
+    assert retry_upstream_delete(session_id=session.pk) == 200
+    assert upstream.deleted_session_ids() == [session.upstream_session_id] * 3
+
+
+def test_upstream_that_already_forgot_the_session_is_not_retried(token, server, upstream):
+    upstream.delete_status = 404
+    make_session(token=token, server=server, idle=timedelta(hours=1))
+
+    assert expire_sessions().retry_upstream == []
+
+
+def test_session_without_upstream_session_id_gets_no_delete(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(hours=1), upstream_session_id="")
+
+    expire_sessions()
+
+    assert _status(session) == SessionBinding.Status.EXPIRED
+    assert upstream.deletes == []
+
+
+def test_sessions_of_a_revoked_token_are_ended_as_revoked(token, server, upstream):
+    session = make_session(token=token, server=server)
+    revoke_token(token=token, actor="tests")
+
+    expire_sessions()
+
+    session.refresh_from_db()
+    assert session.status == SessionBinding.Status.REVOKED
+    assert upstream.deleted_session_ids() == [session.upstream_session_id]
+
+
+def test_retry_of_an_active_session_does_nothing(token, server, upstream):
+    session = make_session(token=token, server=server)
+
+    assert retry_upstream_delete(session_id=session.pk) is None
+    assert upstream.deletes == []
+
+
+def test_manage_py_expire_sessions_runs_the_same_sweep(token, server, upstream, capsys):
+    idle = make_session(token=token, server=server, idle=timedelta(hours=1))
+    fresh = make_session(token=token, server=server)
+
+    call_command("expire_sessions")
+
+    assert "Expired 1 session(s)." in capsys.readouterr().out
+    assert _status(idle) == SessionBinding.Status.EXPIRED
+    assert _status(fresh) == SessionBinding.Status.ACTIVE
+    assert upstream.deleted_session_ids() == [idle.upstream_session_id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sweeps_end_each_session_exactly_once(make_token, upstream):
+    server = UpstreamServer.objects.create(name="demo", url=upstream.url)
+    token = make_token({"demo": None}).token
+    sessions = [make_session(token=token, server=server, idle=timedelta(hours=1)) for _ in range(30)]
+    start = threading.Barrier(4)
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            start.wait()
+            counts.append(expire_sessions(batch_size=5).count)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(counts) == len(sessions)
+    assert sorted(upstream.deleted_session_ids()) == sorted(s.upstream_session_id for s in sessions)
+    assert AuditEvent.objects.filter(event=events.SESSION_EXPIRED).count() == len(sessions)
+
+
+def test_legacy_sse_session_is_expired_without_an_upstream_delete(token, server, upstream):
+    session = make_session(token=token, server=server, idle=timedelta(hours=1),
+                           upstream_session_id="/messages/?session_id=abc")
+    SessionBinding.objects.filter(pk=session.pk).update(transport="sse")
+
+    sweep = expire_sessions()
+
+    assert _status(session) == SessionBinding.Status.EXPIRED
+    assert sweep.retry_upstream == []
+    assert upstream.deletes == []

@@ -1,0 +1,108 @@
+"""Open streams are judged by what a re-check asked about, not by what changed while it ran."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import HttpCommunicator
+
+from gateway import watch as watch_module
+from gateway.admission import close_pool_connections
+from gateway.models import SessionBinding
+from gateway.proxy import streamable_http
+from gateway.services import end_session
+from gateway.upstream_http import upstream_client
+from gateway.watch import INTERVAL, StreamSupervisor
+from tests.gateway.drivers import INIT
+from tests.support.sessions import make_session
+from tokens.models import UpstreamServer
+
+
+@pytest.fixture
+def held_recheck(monkeypatch):
+    """The real re-check, held at its start until the test lets it go (as a slow database would)."""
+    started, release = threading.Event(), threading.Event()
+    real = watch_module.recheck
+
+    def held(**kwargs):
+        started.set()
+        release.wait(timeout=5)
+        return real(**kwargs)
+
+    monkeypatch.setattr(watch_module, "recheck", held)
+    yield started, release
+    release.set()
+    close_pool_connections()  # else PostgreSQL refuses to drop the test database at the end
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_learned_while_a_recheck_runs_is_checked_next_tick_not_ended(make_token, held_recheck):
+    started, release = held_recheck
+    issued = make_token({"demo-sse": None})
+    session = make_session(token=issued.token, server=UpstreamServer.objects.get(name="demo-sse"))
+
+    async def scenario() -> tuple[bool, bool]:
+        supervisor = StreamSupervisor()
+        entry = supervisor.watch(raw_token=issued.secret, session_id=None)
+        await asyncio.to_thread(started.wait, 5)
+        # A legacy SSE stream learns its session (endpoint event) while that re-check is in flight.
+        entry.session_id = session.id
+        release.set()
+        await asyncio.sleep(INTERVAL * 2.5)  # the in-flight tick and at least one that asks about it
+        alive_while_active = not entry.ended.is_set()
+        await asyncio.to_thread(
+            end_session, session_id=session.id, status=SessionBinding.Status.CLOSED, reason="test",
+            actor="tests", notify_upstream=False,
+        )
+        await asyncio.sleep(INTERVAL * 2.5)
+        ended_after_close = entry.ended.is_set() and entry.reason == "session_ended"
+        supervisor.unwatch(entry)
+        await asyncio.sleep(INTERVAL * 1.5)  # the supervisor's loop sees no watch and stops
+        return alive_while_active, ended_after_close
+
+    assert async_to_sync(scenario)() == (True, True)
+
+
+async def _in_process(
+    token: str, method: str, body: dict | None = None, session_id: str | None = None
+) -> dict:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json, text/event-stream"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+    if session_id:
+        headers.append((b"mcp-session-id", session_id.encode()))
+    payload = json.dumps(body).encode() if body else b""
+    communicator = HttpCommunicator(streamable_http, method, "/mcp/demo/", body=payload, headers=headers)
+    communicator.scope["url_route"] = {"kwargs": {"server": "demo"}}
+    return await communicator.get_response(timeout=15)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_is_not_cut_short_by_the_recheck_of_the_session_it_ends(
+    make_token, register_upstream, upstream_mcp, monkeypatch
+):
+    """The DELETE ends its own session; a re-check landing before its answer must not turn it into a 404."""
+    monkeypatch.setattr(watch_module, "INTERVAL", 0.002)  # re-check all the time: the race every run
+    issued = make_token({"demo": None})
+    register_upstream(name="demo", url=upstream_mcp)
+
+    async def scenario() -> list[int]:
+        statuses = []
+        for _ in range(5):
+            started = await _in_process(issued.secret, "POST", INIT)
+            session_id = dict(started["headers"])[b"mcp-session-id"].decode()
+            statuses.append((await _in_process(issued.secret, "DELETE", session_id=session_id))["status"])
+        await upstream_client().aclose()
+        return statuses
+
+    try:
+        assert async_to_sync(scenario)() == [200] * 5
+    finally:
+        close_pool_connections()

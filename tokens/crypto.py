@@ -1,0 +1,92 @@
+"""Key material: signing key generation, at-rest encryption, JWK export."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from django.conf import settings
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
+PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+
+def _fernet() -> Fernet:
+    return _fernet_for(settings.ENCRYPTION_KEY)
+
+
+@lru_cache(maxsize=4)
+def _fernet_for(secret: str) -> Fernet:
+    digest = hashlib.sha256(b"gatehouse-at-rest-v1:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt(plaintext: str) -> str:
+    return _fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    try:
+        return _fernet().decrypt(ciphertext.encode()).decode()
+    except InvalidToken as exc:  # wrong GATEHOUSE_ENCRYPTION_KEY / SECRET_KEY
+        raise RuntimeError(
+            "Cannot decrypt a stored secret: GATEHOUSE_ENCRYPTION_KEY (or the secret key) changed."
+        ) from exc
+
+
+def encrypt_json(value: dict[str, Any]) -> str:
+    return encrypt(json.dumps(value)) if value else ""
+
+
+def decrypt_json(ciphertext: str) -> dict[str, Any]:
+    return json.loads(decrypt(ciphertext)) if ciphertext else {}
+
+
+def generate_private_key(algorithm: str) -> PrivateKey:
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"Unsupported signing algorithm {algorithm!r}")
+
+
+def private_key_to_pem(key: PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def public_key_to_pem(key: PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+@lru_cache(maxsize=64)
+def load_public_key(pem: str) -> PublicKey:
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, (ed25519.Ed25519PublicKey, ec.EllipticCurvePublicKey)):
+        raise ValueError("Unsupported public key type")
+    return key
+
+
+@lru_cache(maxsize=16)
+def load_private_key(encrypted_pem: str) -> PrivateKey:
+    key = serialization.load_pem_private_key(decrypt(encrypted_pem).encode(), password=None)
+    if not isinstance(key, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey)):
+        raise ValueError("Unsupported private key type")
+    return key
+
+
+def public_jwk(*, pem: str, kid: str, algorithm: str) -> dict[str, Any]:
+    key = load_public_key(pem)
+    codec = OKPAlgorithm if algorithm == "EdDSA" else ECAlgorithm
+    jwk: dict[str, Any] = codec.to_jwk(key, as_dict=True)
+    return jwk | {"kid": kid, "alg": algorithm, "use": "sig"}

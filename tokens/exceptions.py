@@ -1,0 +1,89 @@
+"""Domain errors of the token layer. Edges (gateway, API, console) map them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class GatehouseError(Exception):
+    """Base for errors a caller is expected to translate for its user."""
+
+    code = "error"
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail or self.__doc__ or self.code)
+        self.detail = detail or (self.__doc__ or self.code).strip()
+
+
+class AuthenticationFailed(GatehouseError):
+    """The credential is missing or not acceptable."""
+
+    code = "invalid_token"
+
+
+class CredentialMissing(AuthenticationFailed):
+    """No credential was presented."""
+
+
+class TokenMalformed(AuthenticationFailed):
+    """The token is not a well-formed Gatehouse token."""
+
+
+class TokenSignatureInvalid(AuthenticationFailed):
+    """The token's signature, algorithm, key, issuer or audience is not acceptable."""
+
+
+class TokenExpired(AuthenticationFailed):
+    """The token has expired."""
+
+
+class TokenRevoked(AuthenticationFailed):
+    """The token has been revoked or rotated out."""
+
+
+class TokenUnknown(AuthenticationFailed):
+    """The token is not known to this gateway."""
+
+
+class ApiKeyInvalid(AuthenticationFailed):
+    """The API key is unknown, revoked or expired."""
+
+
+class ScopeDenied(GatehouseError):
+    """The token's scope does not cover this server or tool."""
+
+    code = "insufficient_scope"
+
+
+class ScopeCeilingExceeded(GatehouseError):
+    """The request asks for more than the API key's ceiling allows."""
+
+    code = "scope_ceiling_exceeded"
+
+
+class InvalidTokenRequest(GatehouseError):
+    """The token request is not valid (unknown server, bad TTL, empty scope)."""
+
+    code = "invalid_request"
+
+
+class InvalidTransition(GatehouseError):
+    """The token is not in a state that allows this action."""
+
+    code = "invalid_state"
+
+
+class InvalidServerConfig(GatehouseError):
+    """The upstream server settings are not valid."""
+
+    code = "invalid_server"
+
+
+class TokenNotFound(GatehouseError):
+    """No token matches that id, jti or display prefix."""
+
+    code = "not_found"
+
+
+class AmbiguousTokenReference(GatehouseError):
+    """More than one token matches that display prefix; use the full jti."""
+
+    code = "ambiguous"

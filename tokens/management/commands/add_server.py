@@ -1,0 +1,50 @@
+"""``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...``"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from tokens import services
+from tokens.management.cli import cli_actor, domain_errors
+from tokens.models import UpstreamServer
+from tokens.snippets import mcp_url
+from tokens.upstream_headers import parse_header_lines
+from tokens.upstream_url import redacted_url
+
+
+class Command(BaseCommand):
+    help = "Register an upstream MCP server. Header values are stored encrypted and never printed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="Server name; clients reach it at /mcp/<name>/.")
+        parser.add_argument("url", help="Upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
+        parser.add_argument(
+            "--transport",
+            choices=UpstreamServer.Transport.values,
+            default=UpstreamServer.Transport.STREAMABLE,
+        )
+        parser.add_argument(
+            "--header", action="append", default=[], metavar="K:V",
+            help="Header added to every upstream request (repeatable), e.g. 'Authorization: Bearer x'.",
+        )
+        parser.add_argument("--description", default="")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with domain_errors():
+            headers = parse_header_lines(options["header"])
+            server = services.create_server(
+                name=options["name"],
+                url=options["url"],
+                transport=options["transport"],
+                headers=headers,
+                description=options["description"],
+                actor=cli_actor(),
+            )
+        names = ", ".join(sorted(headers)) or "none"
+        path = mcp_url(server=server.name, public_url="", transport=server.transport)
+        self.stdout.write(
+            f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "
+            f"headers: {names}; clients use {path}"
+        )

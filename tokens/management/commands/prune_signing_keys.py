@@ -1,0 +1,18 @@
+"""``manage.py prune_signing_keys``: drop retired keys that no usable token needs any more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from tokens import services
+from tokens.management.cli import cli_actor
+
+
+class Command(BaseCommand):
+    help = "Delete retired signing keys whose tokens have all expired, been revoked or rotated out."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        pruned = services.prune_signing_keys(actor=cli_actor())
+        self.stdout.write(f"Pruned {len(pruned)} retired key(s){': ' + ', '.join(pruned) if pruned else ''}.")

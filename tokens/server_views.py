@@ -1,0 +1,136 @@
+"""Console pages for upstream servers: list, detail (with live tools), add, edit, disable."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
+from tokens import selectors, services
+from tokens.exceptions import InvalidServerConfig
+from tokens.forms import ServerCreateForm, ServerEditForm
+from tokens.models import UpstreamServer
+from tokens.upstream_tools import list_upstream_tools
+from tokens.upstream_url import redacted_url
+
+
+def _server_or_404(name: str) -> UpstreamServer:
+    server = selectors.get_server(name=name)
+    if server is None:
+        raise Http404("No such server.")
+    return server
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@console_reader_required
+def server_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "console/servers/list.html",
+        {"servers": selectors.server_list(), "can_manage": can_manage(request.user)},
+    )
+
+
+@console_reader_required
+def server_detail(request: HttpRequest, name: str) -> HttpResponse:
+    server = _server_or_404(name)
+    listing = list_upstream_tools(servers=[server])[server.name]
+    return render(
+        request,
+        "console/servers/detail.html",
+        {
+            "summary": selectors.server_summary(server=server),
+            "listing": listing,
+            "mcp_path": f"/mcp/{server.name}/",
+            "can_manage": can_manage(request.user),
+        },
+    )
+
+
+@console_admin_required
+def server_add(request: HttpRequest) -> HttpResponse:
+    form = ServerCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            server = services.create_server(
+                name=data["name"],
+                url=data["url"],
+                transport=data["transport"],
+                description=data["description"],
+                headers=data["headers"],
+                actor=_actor(request),
+                client_ip=_client_ip(request),
+            )
+        except InvalidServerConfig as exc:
+            form.add_error(None, exc.detail)
+        else:
+            messages.success(request, f"Server {server.name} added. Clients reach it at /mcp/{server.name}/.")
+            return redirect("console-server-detail", name=server.name)
+    return render(request, "console/servers/form.html", {"form": form, "server": None})
+
+
+@console_admin_required
+def server_edit(request: HttpRequest, name: str) -> HttpResponse:
+    server = _server_or_404(name)
+    summary = selectors.server_summary(server=server)
+    # The form never shows credentials in the URL; sent back unchanged, the stored URL is kept.
+    shown_url = redacted_url(server.url)
+    initial = {"url": shown_url, "transport": server.transport, "description": server.description}
+    form = ServerEditForm(request.POST or None, initial=initial, header_names=summary.header_names)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.update_server(
+                server=server,
+                url=server.url if data["url"] == shown_url else data["url"],
+                transport=data["transport"],
+                description=data["description"],
+                set_headers=data["headers"],
+                remove_headers=data.get("remove_headers", []),
+                actor=_actor(request),
+                client_ip=_client_ip(request),
+            )
+        except InvalidServerConfig as exc:
+            form.add_error(None, exc.detail)
+        except RuntimeError:  # stored headers cannot be decrypted with today's key
+            form.add_error(None, "The stored headers cannot be decrypted; the encryption key changed.")
+        else:
+            messages.success(request, f"Server {server.name} saved.")
+            return redirect("console-server-detail", name=server.name)
+    return render(request, "console/servers/form.html", {"form": form, "server": server, "summary": summary})
+
+
+def _set_enabled(request: HttpRequest, name: str, *, enabled: bool) -> HttpResponse:
+    server = services.set_server_enabled(
+        server=_server_or_404(name), enabled=enabled, actor=_actor(request), client_ip=_client_ip(request)
+    )
+    if enabled:
+        messages.success(request, f"Server {server.name} enabled.")
+    else:
+        messages.success(request, f"Server {server.name} disabled: the gateway refuses its traffic.")
+    if request.POST.get("back") == "detail":
+        return redirect("console-server-detail", name=server.name)
+    return redirect(reverse("console-servers"))
+
+
+@require_POST
+@console_admin_required
+def server_disable(request: HttpRequest, name: str) -> HttpResponse:
+    return _set_enabled(request, name, enabled=False)
+
+
+@require_POST
+@console_admin_required
+def server_enable(request: HttpRequest, name: str) -> HttpResponse:
+    return _set_enabled(request, name, enabled=True)

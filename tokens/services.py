@@ -1,0 +1,598 @@
+"""Token lifecycle: issue, rotate, revoke, verify; signing key rotation; upstream servers.
+
+Every decision about whether a credential is good is made by ``authenticate_token``; the
+gateway, the REST API and open-stream re-checks all call it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import events
+from audit.services import record
+from gatehouse.secrets_mask import TOKEN_PREFIX, display_prefix_for_jti
+from tokens import crypto
+from tokens.exceptions import (
+    InvalidServerConfig,
+    InvalidTokenRequest,
+    InvalidTransition,
+    TokenExpired,
+    TokenMalformed,
+    TokenRevoked,
+    TokenSignatureInvalid,
+    TokenUnknown,
+)
+from tokens.models import SigningKey, Token, UpstreamServer
+from tokens.scope import TokenScope
+from tokens.upstream_headers import merge_headers, parse_header_lines
+from tokens.upstream_url import redacted_url, validate_upstream_url
+
+# Headers that would let a token pick its own verification key: never honoured.
+_FORBIDDEN_JOSE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly minted token: ``secret`` is the full ``gth_`` string, shown once."""
+
+    token: Token
+    secret: str
+
+
+@dataclass(frozen=True)
+class AuthenticatedToken:
+    token_id: int
+    jti: str
+    name: str
+    owner_id: int
+    owner_username: str
+    scope: TokenScope
+    expires_at: datetime | None
+    display_prefix: str
+
+
+# --- signing keys -----------------------------------------------------------------------------
+
+
+def _create_signing_key(algorithm: str) -> SigningKey:
+    private_key = crypto.generate_private_key(algorithm)
+    return SigningKey.objects.create(
+        kid=secrets.token_urlsafe(12),
+        algorithm=algorithm,
+        private_key_encrypted=crypto.encrypt(crypto.private_key_to_pem(private_key)),
+        public_key_pem=crypto.public_key_to_pem(private_key.public_key()),
+        status=SigningKey.Status.ACTIVE,
+    )
+
+
+def get_active_signing_key() -> SigningKey:
+    """The key that signs new tokens; created on first use."""
+    key = SigningKey.objects.filter(status=SigningKey.Status.ACTIVE).first()
+    if key is not None:
+        return key
+    try:
+        with transaction.atomic():
+            return _create_signing_key(settings.TOKEN_SIGNING_ALGORITHM)
+    except IntegrityError:
+        # Another process created the first key at the same moment: the unique constraint on
+        # the active key let exactly one through, so use that one.
+        return SigningKey.objects.get(status=SigningKey.Status.ACTIVE)
+
+
+def rotate_signing_key(*, actor: str, algorithm: str | None = None) -> SigningKey:
+    """Make a new active key; the old one is retired but keeps verifying its tokens.
+
+    The retired key's private half is wiped: from now on it can only verify, never sign.
+    """
+    algorithm = algorithm or settings.TOKEN_SIGNING_ALGORITHM
+    if algorithm not in settings.TOKEN_ALGORITHMS:
+        raise InvalidTokenRequest(f"Algorithm must be one of {settings.TOKEN_ALGORITHMS}.")
+    with transaction.atomic():
+        old = list(SigningKey.objects.select_for_update().filter(status=SigningKey.Status.ACTIVE))
+        SigningKey.objects.filter(pk__in=[k.pk for k in old]).update(
+            status=SigningKey.Status.RETIRED, retired_at=timezone.now(), private_key_encrypted=""
+        )
+        key = _create_signing_key(algorithm)
+        record(
+            event=events.SIGNING_KEY_ROTATED,
+            actor=actor,
+            detail={"kid": key.kid, "algorithm": algorithm, "retired": [k.kid for k in old]},
+        )
+    return key
+
+
+def _tokens_still_verifiable(now: datetime) -> Q:
+    """Tokens that could still authenticate, so their signing key must stay."""
+    leeway = timedelta(seconds=settings.TOKEN_LEEWAY_SECONDS)
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now - leeway)
+    return (Q(status=Token.Status.ACTIVE) & unexpired) | (
+        Q(status=Token.Status.ROTATED, grace_until__gt=now) & unexpired
+    )
+
+
+def prune_signing_keys(*, actor: str) -> list[str]:
+    """Delete retired keys none of whose tokens can still authenticate; returns their kids.
+
+    Their tokens keep their rows (history) with ``signing_key`` set to null; JWKS stops listing them.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        needed = Token.objects.filter(_tokens_still_verifiable(now)).values("signing_key_id")
+        doomed = list(
+            SigningKey.objects.select_for_update()
+            .filter(status=SigningKey.Status.RETIRED)
+            .exclude(pk__in=needed)
+            .values_list("kid", flat=True)
+        )
+        if not doomed:
+            return []
+        SigningKey.objects.filter(kid__in=doomed).delete()
+        record(event=events.SIGNING_KEY_PRUNED, actor=actor, detail={"pruned": doomed})
+    for kid in doomed:
+        _verification_keys.pop(kid, None)
+    return doomed
+
+
+# --- issue / rotate / revoke -----------------------------------------------------------------
+
+
+def _validate_scope(scope: TokenScope) -> None:
+    known = dict(UpstreamServer.objects.filter(name__in=scope.servers).values_list("name", "enabled"))
+    unknown = sorted(set(scope.servers) - set(known))
+    if unknown:
+        raise InvalidTokenRequest(f"Unknown server(s): {', '.join(unknown)}.")
+    disabled = sorted(name for name, enabled in known.items() if not enabled)
+    if disabled:
+        raise InvalidTokenRequest(f"Server(s) disabled: {', '.join(disabled)}.")
+
+
+def _resolve_ttl(ttl: timedelta | None) -> timedelta | None:
+    if ttl is None:
+        if not settings.TOKEN_ALLOW_NEVER_EXPIRES:
+            raise InvalidTokenRequest(
+                "Tokens that never expire are disabled (GATEHOUSE_TOKEN_ALLOW_NEVER_EXPIRES)."
+            )
+        return None
+    if ttl <= timedelta(0):
+        raise InvalidTokenRequest("ttl must be positive.")
+    if ttl > settings.TOKEN_MAX_TTL:
+        raise InvalidTokenRequest(
+            f"ttl exceeds the maximum of {int(settings.TOKEN_MAX_TTL.total_seconds())} seconds."
+        )
+    return ttl
+
+
+def _mint(
+    *,
+    name: str,
+    owner: AbstractBaseUser,
+    scope: TokenScope,
+    ttl: timedelta | None,
+    actor: str,
+    api_key_id: int | None = None,
+) -> IssuedToken:
+    key = get_active_signing_key()
+    now = timezone.now().replace(microsecond=0)
+    jti = secrets.token_hex(16)
+    expires_at = now + ttl if ttl is not None else None
+    claims: dict[str, object] = {
+        "iss": settings.TOKEN_ISSUER,
+        "aud": settings.TOKEN_AUDIENCE,
+        "sub": owner.get_username(),
+        "jti": jti,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "scope": scope.to_mapping(),
+    }
+    if expires_at is not None:
+        claims["exp"] = int(expires_at.timestamp())
+    encoded = jwt.encode(
+        claims,
+        crypto.load_private_key(key.private_key_encrypted),
+        algorithm=key.algorithm,
+        headers={"kid": key.kid, "typ": "JWT"},
+    )
+    token = Token.objects.create(
+        jti=jti,
+        name=name,
+        owner=owner,
+        scope=scope.to_mapping(),
+        display_prefix=display_prefix_for_jti(jti),
+        signing_key=key,
+        created_at=now,
+        created_by=actor[:150],
+        expires_at=expires_at,
+        api_key_id=api_key_id,
+    )
+    return IssuedToken(token=token, secret=f"{TOKEN_PREFIX}{encoded}")
+
+
+def issue_token(
+    *,
+    name: str,
+    owner: AbstractBaseUser,
+    scope: TokenScope,
+    ttl: timedelta | None,
+    actor: str,
+    api_key_id: int | None = None,
+    client_ip: str | None = None,
+) -> IssuedToken:
+    """Mint a token. ``ttl=None`` means never expires (only when settings allow it)."""
+    name = name.strip()
+    if not name:
+        raise InvalidTokenRequest("A token needs a name.")
+    if len(name) > Token._meta.get_field("name").max_length:
+        raise InvalidTokenRequest("A token name is at most 100 characters.")
+    _validate_scope(scope)
+    ttl = _resolve_ttl(ttl)
+    with transaction.atomic():
+        issued = _mint(name=name, owner=owner, scope=scope, ttl=ttl, actor=actor, api_key_id=api_key_id)
+        record(
+            event=events.TOKEN_ISSUED,
+            actor=actor,
+            token_jti=issued.token.jti,
+            owner=owner.get_username(),
+            client_ip=client_ip,
+            detail={
+                "name": name,
+                "display_prefix": issued.token.display_prefix,
+                "scope": scope.to_mapping(),
+                "expires_at": issued.token.expires_at.isoformat() if issued.token.expires_at else None,
+                "api_key_id": api_key_id,
+            },
+        )
+    return issued
+
+
+def _rotation_ttl(token: Token) -> timedelta | None:
+    """The successor lives as long as the original was meant to, within today's limits."""
+    if token.expires_at is None:
+        return None if settings.TOKEN_ALLOW_NEVER_EXPIRES else settings.TOKEN_DEFAULT_TTL
+    lifetime = token.expires_at - token.created_at
+    return max(min(lifetime, settings.TOKEN_MAX_TTL), timedelta(seconds=1))
+
+
+def rotate_token(
+    *, token: Token, actor: str, grace: timedelta = timedelta(0), client_ip: str | None = None
+) -> IssuedToken:
+    """Mint a successor with the same scope; the old token works until ``grace`` has passed."""
+    if grace < timedelta(0):
+        raise InvalidTokenRequest("grace must not be negative.")
+    if grace > settings.TOKEN_MAX_TTL:
+        raise InvalidTokenRequest("grace is longer than the maximum token lifetime.")
+    with transaction.atomic():
+        token = Token.objects.select_for_update().select_related("owner").get(pk=token.pk)
+        if token.status != Token.Status.ACTIVE:
+            raise InvalidTransition(f"Only an active token can be rotated (this one is {token.status}).")
+        now = timezone.now()
+        successor = _mint(
+            name=token.name,
+            owner=token.owner,
+            scope=TokenScope.from_mapping(token.scope),
+            ttl=_rotation_ttl(token),
+            actor=actor,
+            api_key_id=token.api_key_id,
+        )
+        token.status = Token.Status.ROTATED
+        token.successor = successor.token
+        token.grace_until = now + grace
+        token.save(update_fields=["status", "successor", "grace_until"])
+        new = successor.token
+        record(
+            event=events.TOKEN_ISSUED,
+            actor=actor,
+            token_jti=new.jti,
+            owner=token.owner.get_username(),
+            client_ip=client_ip,
+            detail={
+                "name": new.name,
+                "display_prefix": new.display_prefix,
+                "scope": new.scope,
+                "expires_at": new.expires_at.isoformat() if new.expires_at else None,
+                "api_key_id": new.api_key_id,
+                "rotated_from": token.display_prefix,
+            },
+        )
+        record(
+            event=events.TOKEN_ROTATED,
+            actor=actor,
+            token_jti=token.jti,
+            owner=token.owner.get_username(),
+            client_ip=client_ip,
+            detail={
+                "successor_jti": successor.token.jti,
+                "successor_display_prefix": successor.token.display_prefix,
+                "grace_seconds": int(grace.total_seconds()),
+                "grace_until": token.grace_until.isoformat(),
+            },
+        )
+    return successor
+
+
+def revoke_token(
+    *, token: Token, actor: str, reason: str = "", client_ip: str | None = None
+) -> Token:
+    """Revoke now; open streams notice within a second (they re-check through authenticate)."""
+    with transaction.atomic():
+        token = Token.objects.select_for_update().select_related("owner").get(pk=token.pk)
+        if token.status in (Token.Status.REVOKED, Token.Status.EXPIRED):
+            raise InvalidTransition(f"The token is already {token.status}.")
+        token.status = Token.Status.REVOKED
+        token.revoked_at = timezone.now()
+        token.revoked_by = actor[:150]
+        token.revoke_reason = reason[:200]
+        token.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason"])
+        record(
+            event=events.TOKEN_REVOKED,
+            actor=actor,
+            token_jti=token.jti,
+            owner=token.owner.get_username(),
+            client_ip=client_ip,
+            detail={"reason": reason[:200], "display_prefix": token.display_prefix},
+        )
+    return token
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _VerificationKey:
+    algorithm: str
+    public_key_pem: str
+
+
+# kid -> public half. A key's algorithm and public key never change, so a process may keep them;
+# open streams re-verify every 0.5 s and this saves one query each time. Unknown kids are not
+# cached, so a key created by another instance is found on first use.
+_verification_keys: dict[str, _VerificationKey] = {}
+_VERIFICATION_KEY_CACHE_SIZE = 256
+
+
+def _verification_key(kid: str) -> _VerificationKey | None:
+    cached = _verification_keys.get(kid)
+    if cached is not None:
+        return cached
+    row = SigningKey.objects.filter(kid=kid).values_list("algorithm", "public_key_pem").first()
+    if row is None:
+        return None
+    if len(_verification_keys) >= _VERIFICATION_KEY_CACHE_SIZE:
+        _verification_keys.clear()
+    key = _verification_keys[kid] = _VerificationKey(algorithm=row[0], public_key_pem=row[1])
+    return key
+
+
+def _verify_signature(encoded: str) -> dict[str, object]:
+    try:
+        header = jwt.get_unverified_header(encoded)
+    except jwt.PyJWTError as exc:
+        raise TokenMalformed("The token is not a well-formed JWT.") from exc
+    if _FORBIDDEN_JOSE_HEADERS & set(header):
+        raise TokenSignatureInvalid("The token carries a key-selection header that is not allowed.")
+    kid = header.get("kid")
+    alg = header.get("alg")
+    if not isinstance(kid, str) or not kid or alg not in settings.TOKEN_ALGORITHMS:
+        raise TokenSignatureInvalid("The token's algorithm or key id is not acceptable.")
+    key = _verification_key(kid)
+    if key is None or key.algorithm != alg:
+        raise TokenSignatureInvalid("The token was not signed by a known key.")
+    try:
+        return jwt.decode(
+            encoded,
+            crypto.load_public_key(key.public_key_pem),
+            algorithms=[key.algorithm],
+            audience=settings.TOKEN_AUDIENCE,
+            issuer=settings.TOKEN_ISSUER,
+            leeway=settings.TOKEN_LEEWAY_SECONDS,
+            options={"require": ["iss", "aud", "sub", "jti", "iat"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenExpired() from exc
+    except jwt.PyJWTError as exc:
+        raise TokenSignatureInvalid() from exc
+
+
+def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
+    """Verify a ``gth_`` token completely: signature, claims, then its row in the database."""
+    raw_token = (raw_token or "").strip()
+    if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 8192:
+        raise TokenMalformed("Gatehouse tokens start with gth_.")
+    claims = _verify_signature(raw_token[len(TOKEN_PREFIX):])
+    jti = claims.get("jti")
+    if not isinstance(jti, str):
+        raise TokenMalformed("The token has no jti.")
+    row = (
+        Token.objects.select_related("owner")
+        .filter(jti=jti)
+        .only(
+            "id", "jti", "name", "scope", "status", "expires_at", "grace_until", "display_prefix",
+            "owner__id", "owner__username", "owner__is_active",
+        )
+        .first()
+    )
+    if row is None:
+        raise TokenUnknown()
+    now = timezone.now()
+    if row.status == Token.Status.REVOKED:
+        raise TokenRevoked("The token has been revoked.")
+    if row.status == Token.Status.ROTATED and (row.grace_until is None or row.grace_until <= now):
+        raise TokenRevoked("The token was rotated and its grace period is over.")
+    if row.status == Token.Status.EXPIRED or (row.expires_at is not None and row.expires_at <= now):
+        raise TokenExpired()
+    if not row.owner.is_active or row.owner.get_username() != claims.get("sub"):
+        raise TokenRevoked("The token's owner is no longer active.")
+    return AuthenticatedToken(
+        token_id=row.pk,
+        jti=row.jti,
+        name=row.name,
+        owner_id=row.owner.pk,
+        owner_username=row.owner.get_username(),
+        scope=TokenScope.from_mapping(row.scope),
+        expires_at=row.expires_at,
+        display_prefix=row.display_prefix,
+    )
+
+
+def mark_token_used(*, token_id: int, at: datetime | None = None, min_interval_seconds: int = 60) -> None:
+    """Update last-used at most once a minute per token, to keep writes off the hot path."""
+    at = at or timezone.now()
+    threshold = at - timedelta(seconds=min_interval_seconds)
+    Token.objects.filter(pk=token_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold)
+    ).update(last_used_at=at)
+
+
+# --- upstream servers ------------------------------------------------------------------------
+
+_SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _check_server_fields(*, name: str, url: str, transport: str, description: str) -> None:
+    if not _SERVER_NAME_RE.match(name):
+        raise InvalidServerConfig(
+            "A server name is 1-64 lowercase letters, digits, '-' or '_' (it becomes /mcp/<name>/)."
+        )
+    try:
+        validate_upstream_url(url)
+    except ValidationError as exc:
+        raise InvalidServerConfig(" ".join(exc.messages)) from exc
+    if len(url) > 500:
+        raise InvalidServerConfig("The URL is longer than 500 characters.")
+    if transport not in UpstreamServer.Transport.values:
+        raise InvalidServerConfig(f"Transport must be one of {', '.join(UpstreamServer.Transport.values)}.")
+    if len(description) > 200:
+        raise InvalidServerConfig("The description is longer than 200 characters.")
+
+
+def _clean_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return parse_header_lines(f"{name}: {value}" for name, value in headers.items())
+
+
+def create_server(
+    *,
+    name: str,
+    url: str,
+    actor: str,
+    transport: str = UpstreamServer.Transport.STREAMABLE,
+    headers: Mapping[str, str] | None = None,
+    description: str = "",
+    client_ip: str | None = None,
+) -> UpstreamServer:
+    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited."""
+    name, url, description = name.strip(), url.strip(), description.strip()
+    _check_server_fields(name=name, url=url, transport=transport, description=description)
+    clean = _clean_headers(headers or {})
+    with transaction.atomic():
+        if UpstreamServer.objects.filter(name=name).exists():
+            raise InvalidServerConfig(f"A server named {name!r} already exists.")
+        server = UpstreamServer.objects.create(
+            name=name,
+            url=url,
+            transport=transport,
+            description=description,
+            headers_encrypted=crypto.encrypt_json(clean),
+        )
+        record(
+            event=events.SERVER_CREATED,
+            actor=actor,
+            server=name,
+            client_ip=client_ip,
+            detail={
+                "url": redacted_url(url),
+                "transport": transport,
+                "header_names": sorted(clean),
+                "enabled": True,
+            },
+        )
+    return server
+
+
+def update_server(
+    *,
+    server: UpstreamServer,
+    actor: str,
+    url: str | None = None,
+    transport: str | None = None,
+    description: str | None = None,
+    set_headers: Mapping[str, str] | None = None,
+    remove_headers: Sequence[str] = (),
+    client_ip: str | None = None,
+) -> UpstreamServer:
+    """Change an upstream's endpoint or credentials. The name is fixed: token scopes refer to it."""
+    with transaction.atomic():
+        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
+        new_url = server.url if url is None else url.strip()
+        new_transport = server.transport if transport is None else transport
+        new_description = server.description if description is None else description.strip()
+        _check_server_fields(
+            name=server.name, url=new_url, transport=new_transport, description=new_description
+        )
+        current = crypto.decrypt_json(server.headers_encrypted)
+        cleaned = _clean_headers(set_headers or {})
+        headers = merge_headers(current, set_headers=cleaned, remove=remove_headers)
+        changed = [
+            field
+            for field, before, after in (
+                ("url", server.url, new_url),
+                ("transport", server.transport, new_transport),
+                ("description", server.description, new_description),
+            )
+            if before != after
+        ]
+        headers_changed = headers != current
+        if headers_changed:
+            changed.append("headers")
+        if not changed:
+            return server
+        server.url, server.transport, server.description = new_url, new_transport, new_description
+        if headers_changed:
+            server.headers_encrypted = crypto.encrypt_json(headers)
+        server.save()
+        removed = sorted(n for n in current if n.lower() not in {h.lower() for h in headers})
+        record(
+            event=events.SERVER_UPDATED,
+            actor=actor,
+            server=server.name,
+            client_ip=client_ip,
+            detail={
+                "changed": changed,
+                "url": redacted_url(new_url),
+                "transport": new_transport,
+                "header_names": sorted(headers),
+                "headers_set": sorted(cleaned),
+                "headers_removed": removed,
+            },
+        )
+    return server
+
+
+def set_server_enabled(
+    *, server: UpstreamServer, enabled: bool, actor: str, client_ip: str | None = None
+) -> UpstreamServer:
+    """Disable (the gateway refuses new traffic; tokens keep their scope) or re-enable an upstream."""
+    with transaction.atomic():
+        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
+        if server.enabled == enabled:
+            return server
+        server.enabled = enabled
+        server.save(update_fields=["enabled", "updated_at"])
+        record(
+            event=events.SERVER_UPDATED,
+            actor=actor,
+            server=server.name,
+            client_ip=client_ip,
+            detail={"changed": ["enabled"], "enabled": enabled},
+        )
+    return server

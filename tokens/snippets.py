@@ -1,0 +1,140 @@
+"""Copy-paste connection snippets for a freshly issued token, built from ``GATEHOUSE_PUBLIC_URL``.
+
+Order matters: the MCP authorization spec wants tokens in headers, so the header form comes
+first and the ``?key=`` URL is offered only as the fallback for clients that cannot set one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+
+# Protocol revision the curl example asks for: widely supported by upstreams and the gateway.
+CURL_PROTOCOL_VERSION = "2025-06-18"
+
+_SHELL_SAFE_RE = re.compile(r"^[A-Za-z0-9_@%+=:,./~-]+$")
+
+
+@dataclass(frozen=True)
+class Snippet:
+    key: str
+    title: str
+    hint: str
+    text: str
+
+
+def _double_quoted(value: str) -> str:
+    """A POSIX shell double-quoted word (``$``, backquote, ``"`` and ``\\`` escaped)."""
+    return '"' + re.sub(r'([$`"\\])', r"\\\1", value) + '"'
+
+
+def _word(value: str) -> str:
+    return value if _SHELL_SAFE_RE.match(value) else _double_quoted(value)
+
+
+SSE = "sse"
+
+
+def mcp_url(*, server: str, public_url: str | None = None, transport: str = "streamable") -> str:
+    """The gateway URL clients use for ``server``: ``/sse/<server>/`` for a legacy SSE server."""
+    base = (public_url if public_url is not None else settings.PUBLIC_URL).rstrip("/")
+    prefix = "sse" if transport == SSE else "mcp"
+    return f"{base}/{prefix}/{server}/"
+
+
+def _initialize_body() -> str:
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": CURL_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "curl", "version": "1.0"},
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def connection_snippets(
+    *, token: str, server: str, public_url: str | None = None, transport: str = "streamable"
+) -> list[Snippet]:
+    """The ways to connect to ``server`` with ``token``, most recommended first.
+
+    A legacy SSE server gets the SSE forms and no ``?key=`` URL: its clients post to the
+    ``endpoint`` URL, which never carries the token.
+    """
+    url = mcp_url(server=server, public_url=public_url, transport=transport)
+    sse = transport == SSE
+    bridge_flag = "--sse" if sse else "--streamableHttp"
+    desktop_config = {
+        "mcpServers": {
+            server: {
+                "command": "npx",
+                "args": ["-y", "supergateway", bridge_flag, url, "--oauth2Bearer", token],
+            }
+        }
+    }
+    auth_header = f"-H {_double_quoted(f'Authorization: Bearer {token}')}"
+    if sse:
+        curl = " \\\n  ".join([f"curl -sS -N -i {_word(url)}", auth_header])
+        curl_title, curl_hint = (
+            "curl: open the event stream",
+            "Checks the token end to end; the first event names the messages URL. Ctrl-C ends it.",
+        )
+    else:
+        curl = " \\\n  ".join(
+            [
+                f"curl -sS -i -X POST {_word(url)}",
+                auth_header,
+                '-H "Content-Type: application/json"',
+                '-H "Accept: application/json, text/event-stream"',
+                f"-d '{_initialize_body()}'",
+            ]
+        )
+        curl_title, curl_hint = (
+            "curl: initialize",
+            "Checks the token end to end; the response carries the Mcp-Session-Id header.",
+        )
+    snippets = [
+        Snippet(
+            key="supergateway-header",
+            title="supergateway, token in a header (recommended)",
+            hint="Bridges a stdio MCP client to the gateway; the token travels as Authorization: Bearer.",
+            text=f"npx -y supergateway {bridge_flag} {_word(url)} --oauth2Bearer {_word(token)}",
+        ),
+    ]
+    if not sse:
+        snippets.append(
+            Snippet(
+                key="supergateway-query",
+                title="supergateway, token in the URL",
+                hint="Only for clients that cannot send a header. URLs end up in logs and history more "
+                "easily.",
+                text=f"npx -y supergateway --streamableHttp {_double_quoted(f'{url}?key={token}')}",
+            )
+        )
+    snippets += [
+        Snippet(
+            key="claude-desktop",
+            title="Claude Desktop (claude_desktop_config.json)",
+            hint="Merge this entry into mcpServers and restart Claude Desktop.",
+            text=json.dumps(desktop_config, indent=2),
+        ),
+        Snippet(
+            key="claude-code",
+            title="Claude Code",
+            hint=f"Adds the server to Claude Code over {'HTTP + SSE' if sse else 'Streamable HTTP'}.",
+            text=(
+                f"claude mcp add --transport {'sse' if sse else 'http'} {_word(server)} {_word(url)} "
+                f"--header {_double_quoted(f'Authorization: Bearer {token}')}"
+            ),
+        ),
+        Snippet(key="curl", title=curl_title, hint=curl_hint, text=curl),
+    ]
+    return snippets

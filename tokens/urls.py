@@ -1,0 +1,22 @@
+"""Console pages of the tokens app, mounted under /console/."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from tokens import api_key_views, server_views, views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("servers/", server_views.server_list, name="console-servers"),
+    path("servers/add/", server_views.server_add, name="console-server-add"),
+    path("servers/<slug:name>/", server_views.server_detail, name="console-server-detail"),
+    path("servers/<slug:name>/edit/", server_views.server_edit, name="console-server-edit"),
+    path("servers/<slug:name>/disable/", server_views.server_disable, name="console-server-disable"),
+    path("servers/<slug:name>/enable/", server_views.server_enable, name="console-server-enable"),
+    path("tokens/", views.token_list, name="console-tokens"),
+    path("tokens/new/", views.token_issue, name="console-token-issue"),
+    path("tokens/<int:token_id>/", views.token_detail, name="console-token-detail"),
+    path("tokens/<int:token_id>/rotate/", views.token_rotate, name="console-token-rotate"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="console-token-revoke"),
+    path("api-keys/", api_key_views.api_key_list, name="console-api-keys"),
+    path("api-keys/new/", api_key_views.api_key_create, name="console-api-key-create"),
+    path("api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke, name="console-api-key-revoke"),
+]
