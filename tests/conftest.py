@@ -9,6 +9,7 @@ import pytest
 
 from audit.services import flush_pending
 from tests.factories import StaffUserFactory, UpstreamServerFactory, UserFactory
+from tests.support.database import install_flush_retry
 from tests.support.processes import log_excerpts, log_sizes
 from tokens.models import UpstreamServer
 from tokens.scope import TokenScope
@@ -21,6 +22,10 @@ _DB_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup"})
 
 
 _LOGS_AT_START = pytest.StashKey[dict]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    install_flush_retry()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
