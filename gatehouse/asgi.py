@@ -2,17 +2,20 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatehouse.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does, before our handler is built
 
 # Imported after Django is set up: these modules use the ORM.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from gatehouse.access_log import AccessLogMiddleware  # noqa: E402
+from gatehouse.asgi_request import MeasuredBodyASGIHandler  # noqa: E402
 from gateway.asgi import urlpatterns as gateway_urlpatterns  # noqa: E402
+
+django_asgi_app = MeasuredBodyASGIHandler()
 
 application = AccessLogMiddleware(
     ProtocolTypeRouter(

@@ -42,7 +42,11 @@ class Unauthorized(GatewayError):
 
     def __init__(self, detail: str = "", *, presented: bool) -> None:
         if not presented:
-            detail = detail or "A Gatehouse token is required (Authorization: Bearer, X-API-Key or ?key=)."
+            # Worded so the secret masker leaves it whole in the audit row and the log line.
+            detail = detail or (
+                "A Gatehouse token is required: send it as a Bearer token in the Authorization header, "
+                "in the X-API-Key header or in the key query parameter."
+            )
         super().__init__(detail)
         self.presented = presented
         if not presented:

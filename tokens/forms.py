@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 
 from tokens.exceptions import GatehouseError
 from tokens.models import UpstreamServer
-from tokens.scope import split_names
+from tokens.scope import has_odd_characters, split_names
 from tokens.selectors import STATUS_FILTERS
 from tokens.ttl import format_ttl, parse_grace, parse_ttl
 from tokens.upstream_headers import parse_header_lines
@@ -227,7 +227,16 @@ class IssueTokenForm(forms.Form):
             if data.get(f"mode__{name}") != "some":
                 scope[name] = None
                 continue
-            tools = set(data.get(f"tools__{name}") or []) | set(split_names(data.get(f"extra__{name}", "")))
+            extra = split_names(data.get(f"extra__{name}", ""))
+            odd = next((t for t in extra if ":" in t or has_odd_characters(t)), None)
+            if odd is not None:
+                # A colon would be read as ``server:tool`` on the command line; here it is one name.
+                self.add_error(
+                    f"extra__{name}",
+                    f"{odd!r} is not a tool name: list only {name}'s tool names, separated by commas.",
+                )
+                continue
+            tools = set(data.get(f"tools__{name}") or []) | set(extra)
             if not tools:
                 self.add_error(f"extra__{name}", f"Pick at least one tool for {name}, or allow all tools.")
                 continue

@@ -16,6 +16,11 @@ def split_names(text: str) -> list[str]:
     return [name.strip() for name in text.replace("\n", ",").split(",") if name.strip()]
 
 
+def has_odd_characters(name: str) -> bool:
+    """Spaces or control characters: a slip in a typed tool list, never a real tool name."""
+    return any(ch.isspace() or not ch.isprintable() for ch in name)
+
+
 @dataclass(frozen=True)
 class TokenScope:
     """``servers`` maps a server name to its allowed tools; ``None`` means every tool."""
@@ -63,7 +68,7 @@ class TokenScope:
         unpinned: set[str] = set()
         pinned: dict[str, set[str]] = {name: set() for name in names}
         for item in items:
-            if any(ch.isspace() or not ch.isprintable() for ch in item):
+            if has_odd_characters(item):
                 raise InvalidTokenRequest(
                     f"Tool {item!r} contains spaces or control characters; separate tools with commas."
                 )

@@ -29,6 +29,9 @@ def test_missing_token_gets_401_pointing_at_resource_metadata(gw):
     assert "invalid_token" not in challenge
     denied = wait_for_event(event="auth.denied", status=401)
     assert denied.detail["reason"] == "missing_token"
+    # What the client was told is what the audit row keeps: no part of it mistaken for a secret.
+    assert denied.detail["detail"] == response.json()["detail"]
+    assert "Authorization header" in denied.detail["detail"]
 
 
 def test_garbage_token_gets_401_invalid_token(gw):

@@ -134,6 +134,8 @@ def test_tools_are_picked_from_the_upstreams_live_list(staff_client, user, upstr
     [
         ({"include__demo": ""}, "Allow at least one server"),
         ({"mode__demo": "some", "extra__demo": ""}, "Pick at least one tool"),
+        ({"mode__demo": "some", "extra__demo": "other:echo"}, "'other:echo' is not a tool name"),
+        ({"mode__demo": "some", "extra__demo": "echo add"}, "'echo add' is not a tool name"),
         ({"ttl": "never"}, "never expire"),
         ({"ttl": "365d"}, "maximum"),
         ({"ttl": "soon"}, "not seconds or a duration"),
