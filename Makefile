@@ -19,6 +19,8 @@ install: $(VENV)/.installed
 
 # Migrate, create the first admin (its password is printed once, on the very first run), then
 # start web, worker and beat from the Procfile. Ctrl-C stops all three.
+# Snippets, token audience and allowed origins follow the port unless the public URL is set.
+run: export GATEHOUSE_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0

@@ -49,7 +49,12 @@ class AuditFilterForm(forms.Form):
     tool = forms.CharField(required=False, max_length=200)
     session = forms.CharField(required=False, max_length=64)
     client_ip = forms.CharField(required=False, max_length=64, label="Client IP")
-    q = forms.CharField(required=False, max_length=200, label="Search detail")
+    q = forms.CharField(
+        required=False, max_length=200, label="Search",
+        help_text=(
+            "Text anywhere in the detail, or an exact event, owner, server, tool, session, IP or gth_ prefix."
+        ),
+    )
 
     def clean_event(self) -> str:
         value = self.cleaned_data["event"].strip()

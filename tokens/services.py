@@ -400,6 +400,16 @@ def _verify_signature(encoded: str) -> dict[str, object]:
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenExpired() from exc
+    # Signed by our key, but minted where GATEHOUSE_PUBLIC_URL differed (a CLI run without the
+    # server's environment, a moved gateway): say so, these values are public metadata anyway.
+    except jwt.InvalidAudienceError as exc:
+        raise TokenSignatureInvalid(
+            f"The token was issued for another audience; this gateway accepts {settings.TOKEN_AUDIENCE!r}."
+        ) from exc
+    except jwt.InvalidIssuerError as exc:
+        raise TokenSignatureInvalid(
+            f"The token was issued by another issuer; this gateway accepts {settings.TOKEN_ISSUER!r}."
+        ) from exc
     except jwt.PyJWTError as exc:
         raise TokenSignatureInvalid() from exc
 

@@ -151,6 +151,9 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path, backend):
         assert ready.status_code == 200, ready.text
         assert httpx.get(f"{first.url}/accounts/login/").status_code == 200
         assert httpx.get(f"{first.url}/accounts/login/", params={"key": TOKEN}).status_code == 200
+        # Another PORT, no GATEHOUSE_PUBLIC_URL: what the gateway tells clients names that port.
+        metadata = httpx.get(f"{first.url}/.well-known/oauth-protected-resource").json()
+        assert metadata["resource"] == f"{first.url}/mcp"
 
         # The first admin, printed once, can log in to the console.
         username = first.wait_for_log(r"username: (\S+)").group(1)

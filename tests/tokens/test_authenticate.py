@@ -101,16 +101,25 @@ def test_not_yet_valid_token_is_refused(forge, issued, user):
         authenticate_token(raw_token=forge(jti=issued.token.jti, sub=user.username, claims={"nbf": future}))
 
 
-def test_wrong_audience_is_refused(forge, issued, user):
+def test_wrong_audience_is_refused_naming_the_audience_this_gateway_accepts(forge, issued, user):
     token = forge(jti=issued.token.jti, sub=user.username, claims={"aud": "https://elsewhere.example/mcp"})
-    with pytest.raises(TokenSignatureInvalid):
+    with pytest.raises(TokenSignatureInvalid) as refused:
         authenticate_token(raw_token=token)
+    assert settings.TOKEN_AUDIENCE in refused.value.detail and "audience" in refused.value.detail
 
 
-def test_wrong_issuer_is_refused(forge, issued, user):
+def test_wrong_issuer_is_refused_naming_the_issuer_this_gateway_accepts(forge, issued, user):
     token = forge(jti=issued.token.jti, sub=user.username, claims={"iss": "https://evil.example"})
-    with pytest.raises(TokenSignatureInvalid):
+    with pytest.raises(TokenSignatureInvalid) as refused:
         authenticate_token(raw_token=token)
+    assert settings.TOKEN_ISSUER in refused.value.detail and "issuer" in refused.value.detail
+
+
+def test_a_token_minted_under_another_public_url_is_refused_with_its_reason(issued, settings):
+    settings.TOKEN_AUDIENCE = "http://127.0.0.1:8200/mcp"
+    with pytest.raises(TokenSignatureInvalid) as refused:
+        authenticate_token(raw_token=issued.secret)
+    assert "another audience" in refused.value.detail and "8200" in refused.value.detail
 
 
 def test_missing_required_claim_is_refused(issued):

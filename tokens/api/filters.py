@@ -98,7 +98,7 @@ class SessionFilter(filters.FilterSet):
 class AuditEventFilter(filters.FilterSet):
     """The console's audit filters, applied by ``audit.selectors`` (the same code as the console):
     time range, event (``mcp.*`` for a family), outcome, token, owner, server, tool, session,
-    client IP and free text over the detail; plus the actor."""
+    client IP and search (text in the detail, or an exact value of those columns); plus the actor."""
 
     since = UtcDateTimeFilter(help_text="Events at or after this time.")
     until = UtcDateTimeFilter(help_text="Events before this time.")
@@ -111,7 +111,11 @@ class AuditEventFilter(filters.FilterSet):
     session = filters.CharFilter(max_length=64)
     client_ip = filters.CharFilter(max_length=45, validators=[validate_ipv46_address])
     actor = filters.CharFilter(max_length=150)
-    q = filters.CharFilter(max_length=200, help_text="Free text over the event detail.")
+    q = filters.CharFilter(
+        max_length=200,
+        help_text="Text anywhere in the detail, or an exact event, owner, server, tool, session, "
+        "client IP or `gth_` display prefix.",
+    )
 
     class Meta:
         model = AuditEvent
