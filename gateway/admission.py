@@ -149,13 +149,13 @@ def _upstream(name: str) -> Upstream | None:
     # (a cached row id would go stale and break session bindings).
     row = (
         UpstreamServer.objects.filter(name=name, enabled=True)
-        .only("id", "name", "url", "transport", "headers_encrypted")
+        .only("id", "name", "url", "url_encrypted", "transport", "headers_encrypted")
         .first()
     )
     if row is None:
         return None
     server = Upstream(
-        id=row.pk, name=row.name, url=row.url, transport=row.transport,
+        id=row.pk, name=row.name, url=row.target_url, transport=row.transport,
         headers=dict(_decrypt_headers(row.headers_encrypted)) if row.headers_encrypted else {},
     )
     return server

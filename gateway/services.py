@@ -274,7 +274,7 @@ def _delete_upstream_session(binding: SessionBinding) -> int:
         headers["MCP-Protocol-Version"] = binding.protocol_version
     try:
         response = httpx.delete(
-            binding.server.url, headers=headers, timeout=settings.UPSTREAM_TIMEOUT_SECONDS
+            binding.server.target_url, headers=headers, timeout=settings.UPSTREAM_TIMEOUT_SECONDS
         )
     except httpx.HTTPError as exc:
         logger.warning(

@@ -6,6 +6,7 @@ Models hold invariants (constraints, ``clean``); workflows live in ``tokens.serv
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,7 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from tokens.upstream_url import validate_upstream_url
+from tokens import crypto
+from tokens.upstream_url import redacted_url, validate_upstream_url
 
 
 class UpstreamServer(models.Model):
@@ -23,11 +25,14 @@ class UpstreamServer(models.Model):
 
     name = models.SlugField(max_length=64, unique=True, help_text="Used in /mcp/<name>/.")
     # Not URLField: Django's validator refuses TLD-less hosts such as docker-compose service names.
+    # Never holds a credential: a URL with a password or a query is kept here redacted (what every
+    # page and audit row shows) and whole in ``url_encrypted``; ``target_url`` is what is dialled.
     url = models.CharField(
         max_length=500,
         validators=[validate_upstream_url],
         help_text="The upstream MCP endpoint (http or https).",
     )
+    url_encrypted = models.TextField(blank=True, default="")
     transport = models.CharField(max_length=16, choices=Transport.choices, default=Transport.STREAMABLE)
     description = models.CharField(max_length=200, blank=True)
     # Fernet-encrypted JSON object of header name -> value, added to every upstream request.
@@ -46,6 +51,28 @@ class UpstreamServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        fields = kwargs.get("update_fields")
+        if (fields is None or "url" in fields) and self._seal_url() and fields is not None:
+            kwargs["update_fields"] = {*fields, "url_encrypted"}
+        super().save(*args, **kwargs)
+
+    def _seal_url(self) -> bool:
+        """Keep the credentials of ``url`` in ``url_encrypted`` only; True if either changed."""
+        shown = redacted_url(self.url)
+        if shown != self.url:
+            self.url_encrypted, self.url = crypto.encrypt(self.url), shown
+            return True
+        if self.url_encrypted and redacted_url(crypto.decrypt(self.url_encrypted)) != self.url:
+            self.url_encrypted = ""  # replaced by a URL that has no credentials
+            return True
+        return False
+
+    @property
+    def target_url(self) -> str:
+        """The URL to dial, credentials included. Raises ``RuntimeError`` if it cannot be decrypted."""
+        return crypto.decrypt(self.url_encrypted) if self.url_encrypted else self.url
 
 
 class SigningKey(models.Model):

@@ -93,7 +93,7 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
         try:
             services.update_server(
                 server=server,
-                url=server.url if data["url"] == shown_url else data["url"],
+                url=None if data["url"] == shown_url else data["url"],
                 transport=data["transport"],
                 description=data["description"],
                 set_headers=data["headers"],

@@ -62,15 +62,16 @@ class _Target:
 def _target(server: UpstreamServer) -> _Target | ToolListing:
     try:
         headers = server_headers(server=server)
+        url = server.target_url
     except RuntimeError:
         return ToolListing(server=server.name, error="its stored credentials cannot be decrypted")
     # Keyed on the configuration too, so an edited server is asked again at once.
     fingerprint = hashlib.sha256(
-        f"{server.url}\0{server.transport}\0{server.headers_encrypted}".encode()
+        f"{server.url}\0{server.url_encrypted}\0{server.transport}\0{server.headers_encrypted}".encode()
     ).hexdigest()[:32]
     return _Target(
         name=server.name,
-        url=server.url,
+        url=url,
         transport=server.transport,
         headers=headers,
         cache_key=f"gatehouse:upstream-tools:{server.pk}:{fingerprint}",

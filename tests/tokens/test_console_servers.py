@@ -89,7 +89,8 @@ def test_edit_form_masks_url_credentials_and_keeps_them_when_the_url_is_left_alo
     )
     assert response.status_code == 302
     server.refresh_from_db()
-    assert server.url == "http://svc:pw-secret-999@127.0.0.1:9/mcp?apikey=q-secret-777"
+    assert server.target_url == "http://svc:pw-secret-999@127.0.0.1:9/mcp?apikey=q-secret-777"
+    assert server.url == shown
     assert server.description == "kept"
 
 
