@@ -13,9 +13,11 @@ from django.urls import re_path  # noqa: E402
 
 from gatehouse.access_log import AccessLogMiddleware  # noqa: E402
 from gatehouse.asgi_request import MeasuredBodyASGIHandler  # noqa: E402
+from gatehouse.reason_phrases import complete_reason_phrases  # noqa: E402
 from gateway.asgi import urlpatterns as gateway_urlpatterns  # noqa: E402
 
 django_asgi_app = MeasuredBodyASGIHandler()
+complete_reason_phrases()
 
 application = AccessLogMiddleware(
     ProtocolTypeRouter(

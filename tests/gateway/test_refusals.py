@@ -229,6 +229,7 @@ def test_token_over_its_rate_gets_429_with_retry_after(strict):
     assert statuses[5] == 429
     response = post(strict.mcp("demo"), headers={"X-API-Key": token.secret})
     assert_json_error(response, 429, "rate_limited")
+    assert response.reason_phrase == "Too Many Requests"  # not daphne's "Unknown Status"
     assert 1 <= int(response.headers["retry-after"]) <= 60
     wait_for_event(event="auth.denied", status=429, token_jti=token.token.jti)
 
