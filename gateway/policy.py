@@ -32,8 +32,9 @@ def refuse_denied_tools(
     if not denied:
         return
     tool = denied[0].tool_name or ""
-    # The modern revision maps INVALID_PARAMS to HTTP 400; older ones answer JSON-RPC errors with 200.
-    status = 400 if protocol_version in MODERN_VERSIONS else 200
+    # The modern revision maps INVALID_PARAMS to HTTP 400; older ones answer JSON-RPC errors with
+    # 200. A body of notifications has no request to answer: the transport wants an HTTP error.
+    status = 400 if protocol_version in MODERN_VERSIONS or not body.has_requests else 200
     raise JsonRpcRefusal(
         status=status,
         code=INVALID_PARAMS,

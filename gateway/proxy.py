@@ -687,6 +687,8 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
             protocol_version=None,
         )
     except JsonRpcRefusal as refusal:
+        if not refusal.request_ids:
+            raise  # notifications only: no answer belongs on the stream, the POST itself fails
         # The legacy client reads answers from its event stream, which may be held by another
         # instance: deliver the JSON-RPC error there and accept the POST.
         _audit_refusal(ctx, refusal)

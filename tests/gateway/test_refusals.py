@@ -88,6 +88,17 @@ def test_malformed_json_gets_a_json_rpc_parse_error(gw):
     wait_for_event(event="auth.denied", status=400, detail__reason="malformed_message")
 
 
+def test_a_refused_tool_call_sent_as_a_notification_gets_an_http_error_not_a_reply(gw):
+    # JSON-RPC never answers a notification; the transport wants an HTTP error for input it refuses.
+    token = gw.token({"demo": ["echo"]})
+    params = {"name": "secret_tool", "arguments": {}}
+    notification = {"jsonrpc": "2.0", "method": "tools/call", "params": params}
+    response = post(gw.mcp("demo"), notification, headers={"X-API-Key": token.secret})
+    assert response.status_code == 400
+    assert response.json()["error"]["data"]["error"] == "insufficient_scope"
+    wait_for_event(event="mcp.tool_denied", tool="secret_tool", token_jti=token.token.jti)
+
+
 def test_header_that_disagrees_with_the_body_is_refused(gw):
     token = gw.token({"demo": ["echo"]})
     call = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import uuid
 
@@ -117,6 +118,23 @@ def test_sse_messages_need_a_credential_and_the_right_token(gw):
     assert foreign.status_code == 404
     assert foreign.json()["error"] == "session_not_found"
     assert own.status_code == 202
+
+
+def test_a_refused_notification_on_legacy_sse_fails_its_post_and_stays_off_the_stream(gw):
+    token = gw.token({"demo-sse": ["echo"]})
+    auth = {"Authorization": f"Bearer {token.secret}"}
+    with httpx.stream("GET", gw.sse(), headers=auth, timeout=10) as stream:
+        lines = stream.iter_lines()
+        messages = gw.url + _endpoint(lines)
+        refused = httpx.post(messages, json={"jsonrpc": "2.0", "method": "tools/call", "params": {
+            "name": "secret_tool", "arguments": {}}}, headers=auth, timeout=10)
+        assert httpx.post(messages, json={"jsonrpc": "2.0", "id": 5, "method": "ping"},
+                          headers=auth, timeout=10).status_code == 202
+        # The next message on the stream answers the ping: no error was injected for the notification.
+        first = next(line for line in lines if line.startswith("data:"))
+    assert refused.status_code == 400
+    assert refused.json()["error"]["data"]["tool"] == "secret_tool"
+    assert json.loads(first.removeprefix("data:"))["id"] == 5
 
 
 def test_closing_the_legacy_stream_cancels_the_upstream_call(gw):
