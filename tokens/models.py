@@ -6,6 +6,7 @@ Models hold invariants (constraints, ``clean``); workflows live in ``tokens.serv
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -54,7 +55,9 @@ class UpstreamServer(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         fields = kwargs.get("update_fields")
-        if (fields is None or "url" in fields) and self._seal_url() and fields is not None:
+        if fields is None:
+            self._seal_url()
+        elif "url" in fields and self._seal_url():
             kwargs["update_fields"] = {*fields, "url_encrypted"}
         super().save(*args, **kwargs)
 
@@ -64,7 +67,7 @@ class UpstreamServer(models.Model):
         if shown != self.url:
             self.url_encrypted, self.url = crypto.encrypt(self.url), shown
             return True
-        if self.url_encrypted and redacted_url(crypto.decrypt(self.url_encrypted)) != self.url:
+        if self.url_encrypted and redacted_url(self.target_url) != self.url:
             self.url_encrypted = ""  # replaced by a URL that has no credentials
             return True
         return False
@@ -72,7 +75,12 @@ class UpstreamServer(models.Model):
     @property
     def target_url(self) -> str:
         """The URL to dial, credentials included. Raises ``RuntimeError`` if it cannot be decrypted."""
-        return crypto.decrypt(self.url_encrypted) if self.url_encrypted else self.url
+        return _decrypt_url(self.url_encrypted) if self.url_encrypted else self.url
+
+
+# The gateway reads ``target_url`` on every request: decrypt each stored URL once per process,
+# as ``gateway.admission`` does for header values (a new ciphertext is a new key).
+_decrypt_url = lru_cache(maxsize=256)(crypto.decrypt)
 
 
 class SigningKey(models.Model):

@@ -543,7 +543,8 @@ def update_server(
     """Change an upstream's endpoint or credentials. The name is fixed: token scopes refer to it."""
     with transaction.atomic():
         server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
-        new_url = server.target_url if url is None else url.strip()
+        current_url = server.target_url
+        new_url = current_url if url is None else url.strip()
         new_transport = server.transport if transport is None else transport
         new_description = server.description if description is None else description.strip()
         _check_server_fields(
@@ -555,7 +556,7 @@ def update_server(
         changed = [
             field
             for field, before, after in (
-                ("url", server.target_url, new_url),
+                ("url", current_url, new_url),
                 ("transport", server.transport, new_transport),
                 ("description", server.description, new_description),
             )
