@@ -6,6 +6,7 @@ from gatehouse import console
 
 urlpatterns = [
     path("", console.dashboard, name="console-dashboard"),
+    path("", include("upstreams.urls")),
     path("", include("tokens.urls")),
     path("audit/", include("audit.urls")),
     path("sessions/", include("gateway.console_urls")),

@@ -11,7 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("console/", include("gatehouse.console_urls")),
-    path("api/v1/", include("tokens.api.urls")),
+    path("api/v1/", include("api.urls")),
     path("", include("tokens.wellknown_urls")),
     path("", include("gateway.urls")),
 ]

@@ -7,7 +7,8 @@ configuration and, when the request names a session, its binding.
 Speed, measured in ``bench/gateway``: the hop runs on a small dedicated thread pool whose database
 connections stay open (reconnecting per request cost more than the rest of the check), and a
 token's successful verdict is reused for at most ``VERDICT_TTL`` seconds in this process (the
-server's row is read every time: a cached row id goes stale when a server is re-created). That
+server's row is read every time, ``upstreams.target.enabled_target``: a cached row id goes stale
+when a server is re-created). That
 keeps DESIGN's promise that a revocation reaches new requests and open streams within 1 s on
 every instance, without two queries and a signature check on every request of a busy token.
 """
@@ -20,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync
@@ -31,10 +31,9 @@ from django.utils import timezone
 from gateway import ratelimit, sessions
 from gateway.auth import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.errors import BadRequest, InsufficientScope, Unauthorized, UnknownServer
-from tokens import crypto
 from tokens.exceptions import AuthenticationFailed
-from tokens.models import UpstreamServer
 from tokens.services import AuthenticatedToken, authenticate_token, mark_token_used
+from upstreams.target import UpstreamTarget, enabled_target
 
 T = TypeVar("T")
 
@@ -45,18 +44,9 @@ _marked_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
-class Upstream:
-    id: int
-    name: str
-    url: str
-    transport: str
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
 class Admission:
     token: AuthenticatedToken
-    server: Upstream
+    server: UpstreamTarget
     binding: sessions.Binding | None
 
 
@@ -122,11 +112,6 @@ class _Verdicts:
 _tokens = _Verdicts(ttl=VERDICT_TTL)
 
 
-@lru_cache(maxsize=256)
-def _decrypt_headers(ciphertext: str) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in crypto.decrypt_json(ciphertext).items())
-
-
 def authenticate(credential: Credential | None) -> AuthenticatedToken:
     if credential is None:
         raise Unauthorized(presented=False)
@@ -142,23 +127,6 @@ def authenticate(credential: Credential | None) -> AuthenticatedToken:
         raise Unauthorized(exc.detail, presented=True) from exc
     _tokens.put(key, token)
     return token
-
-
-def _upstream(name: str) -> Upstream | None:
-    # Not cached: one indexed query, and a disabled or re-created server takes effect at once
-    # (a cached row id would go stale and break session bindings).
-    row = (
-        UpstreamServer.objects.filter(name=name, enabled=True)
-        .only("id", "name", "url", "url_encrypted", "transport", "headers_encrypted")
-        .first()
-    )
-    if row is None:
-        return None
-    server = Upstream(
-        id=row.pk, name=row.name, url=row.target_url, transport=row.transport,
-        headers=dict(_decrypt_headers(row.headers_encrypted)) if row.headers_encrypted else {},
-    )
-    return server
 
 
 def _mark_used(token_id: int) -> None:
@@ -189,14 +157,14 @@ def admit(
             )
         if not token.scope.allows_server(name):
             raise InsufficientScope(f"This token is not scoped to the server {name!r}.")
-        server = _upstream(name)
+        server = enabled_target(name)
         if server is None:
             raise UnknownServer(f"No enabled upstream server named {name!r}.")
-        if server.transport != transport:
-            kind = UpstreamServer.Transport(server.transport)
-            mcp_path = "/mcp/" if kind == UpstreamServer.Transport.STREAMABLE else "/sse/"
+        if server.transport.name != transport:
+            spoken = server.transport
             raise BadRequest(
-                f"The server {name!r} speaks {kind.label}; use {mcp_path}{name}/.", code="wrong_transport"
+                f"The server {name!r} speaks {spoken.label}; use {spoken.client_path(name)}.",
+                code="wrong_transport",
             )
         binding = None
         if session_id:

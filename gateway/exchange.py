@@ -27,7 +27,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.upstream_http import upstream_client
+from upstreams.http import upstream_client
 
 Scope = dict[str, Any]
 RawHeaders = list[tuple[bytes, bytes]]

@@ -20,7 +20,7 @@ class SessionBinding(models.Model):
     # The Mcp-Session-Id the client sees: minted by the gateway, unguessable.
     id = models.CharField(primary_key=True, max_length=64)
     token = models.ForeignKey("tokens.Token", on_delete=models.CASCADE, related_name="sessions")
-    server = models.ForeignKey("tokens.UpstreamServer", on_delete=models.CASCADE, related_name="sessions")
+    server = models.ForeignKey("upstreams.UpstreamServer", on_delete=models.CASCADE, related_name="sessions")
     # The upstream's own id (Streamable HTTP) or messages path (legacy SSE), which can be long.
     upstream_session_id = models.CharField(max_length=UPSTREAM_SESSION_ID_MAX, blank=True)
     protocol_version = models.CharField(max_length=32, blank=True)

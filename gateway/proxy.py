@@ -70,7 +70,7 @@ from gateway.protocol import (
 from gateway.services import end_session
 from gateway.sse import MAX_EVENT_BYTES, SseEvent, SseParser, SseTooLarge, serialize
 from gateway.watch import StreamWatch, supervisor
-from tokens.models import UpstreamServer
+from upstreams import transports
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -365,7 +365,7 @@ async def _streamable(ctx: Context, receive: Receive, responder: Responder) -> N
         credential=ctx.credential,
         server_name=incoming.server_name,
         session_id=client_session,
-        transport=UpstreamServer.Transport.STREAMABLE,
+        transport=transports.STREAMABLE.name,
     )
     binding = ctx.admission.binding
     ctx.session_id = binding.id if binding else ""
@@ -514,7 +514,7 @@ async def _create_streamable_session(ctx: Context, upstream_sid: str) -> session
         server_name=ctx.admission.server.name,
         upstream_session_id=upstream_sid,
         protocol_version=requested if isinstance(requested, str) else "",
-        transport=UpstreamServer.Transport.STREAMABLE,
+        transport=transports.STREAMABLE.name,
         client_ip=ctx.incoming.client_ip,
         user_agent=ctx.incoming.user_agent,
     )
@@ -540,7 +540,7 @@ async def _sse_stream(ctx: Context, receive: Receive, responder: Responder) -> N
     ctx.credential = extract_credential(incoming.headers, incoming.query_string)
     ctx.admission = await run_db(
         admit, client_ip=incoming.client_ip, credential=ctx.credential, server_name=incoming.server_name,
-        session_id=None, transport=UpstreamServer.Transport.SSE,
+        session_id=None, transport=transports.SSE.name,
     )
     await read_body(receive, limit=settings.MAX_BODY_BYTES)
     assert ctx.credential is not None
@@ -620,7 +620,7 @@ class _LegacyStream:
             server_name=server.name,
             upstream_session_id=event.data.strip(),
             protocol_version="",
-            transport=UpstreamServer.Transport.SSE,
+            transport=transports.SSE.name,
             client_ip=self.ctx.incoming.client_ip,
             user_agent=self.ctx.incoming.user_agent,
         )
@@ -671,7 +671,7 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
     # The credential first: without a valid token, 401 is the only answer (no hint about the rest).
     ctx.admission = await run_db(
         admit, client_ip=incoming.client_ip, credential=ctx.credential, server_name=incoming.server_name,
-        session_id=session_id or None, transport=UpstreamServer.Transport.SSE,
+        session_id=session_id or None, transport=transports.SSE.name,
     )
     binding = ctx.admission.binding
     if binding is None:

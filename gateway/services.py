@@ -21,8 +21,10 @@ from kombu.exceptions import KombuError
 from audit import events
 from audit.services import record
 from gateway.models import SessionBinding
-from tokens import crypto
 from tokens.models import Token
+from upstreams import http as upstream_http
+from upstreams import transports
+from upstreams.target import target_of
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -88,8 +90,8 @@ def _finish(binding: SessionBinding, *, actor: str, notify_upstream: bool) -> En
     """After the status is committed: tell the upstream (best effort), then audit."""
     upstream_status = None
     failed = False
-    # A legacy SSE session has no upstream DELETE: it ends when the gateway drops its event stream.
-    if notify_upstream and binding.upstream_session_id and binding.transport != "sse":
+    # A stream-bound session (legacy SSE) has no upstream DELETE: it ends when its stream closes.
+    if notify_upstream and binding.upstream_session_id and _ends_upstream(binding):
         try:
             upstream_status = _delete_upstream_session(binding)
         except UpstreamDeleteFailed:
@@ -256,7 +258,7 @@ def retry_upstream_delete(*, session_id: str) -> int | None:
         .filter(pk=session_id)
         .first()
     )
-    if binding is None or not binding.upstream_session_id or binding.transport == "sse":
+    if binding is None or not binding.upstream_session_id or not _ends_upstream(binding):
         return None
     status = _delete_upstream_session(binding)
     logger.info(
@@ -268,13 +270,11 @@ def retry_upstream_delete(*, session_id: str) -> int | None:
 
 def _delete_upstream_session(binding: SessionBinding) -> int:
     """DELETE the upstream's session; raises ``UpstreamDeleteFailed`` on a transient failure."""
-    headers = {str(k): str(v) for k, v in crypto.decrypt_json(binding.server.headers_encrypted).items()}
-    headers["Mcp-Session-Id"] = binding.upstream_session_id
-    if binding.protocol_version:
-        headers["MCP-Protocol-Version"] = binding.protocol_version
     try:
-        response = httpx.delete(
-            binding.server.target_url, headers=headers, timeout=settings.UPSTREAM_TIMEOUT_SECONDS
+        status = upstream_http.delete_session(
+            target_of(binding.server),
+            upstream_session_id=binding.upstream_session_id,
+            protocol_version=binding.protocol_version,
         )
     except httpx.HTTPError as exc:
         logger.warning(
@@ -282,14 +282,18 @@ def _delete_upstream_session(binding: SessionBinding) -> int:
             extra={"server": binding.server.name, "session_id": binding.pk, "error": type(exc).__name__},
         )
         raise UpstreamDeleteFailed(type(exc).__name__) from exc
-    if response.status_code in _TRANSIENT_UPSTREAM_STATUSES:
+    if status in _TRANSIENT_UPSTREAM_STATUSES:
         logger.warning(
             "upstream DELETE failed",
             extra={
                 "server": binding.server.name,
                 "session_id": binding.pk,
-                "upstream_status": response.status_code,
+                "upstream_status": status,
             },
         )
-        raise UpstreamDeleteFailed(f"upstream answered {response.status_code}")
-    return response.status_code
+        raise UpstreamDeleteFailed(f"upstream answered {status}")
+    return status
+
+
+def _ends_upstream(binding: SessionBinding) -> bool:
+    return transports.get(binding.transport).ends_upstream_session

@@ -6,14 +6,17 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
 
 from audit.services import flush_pending
+from gatehouse.permissions import AUDITOR_GROUP
 from tests.factories import StaffUserFactory, UpstreamServerFactory, UserFactory
 from tests.support.database import install_flush_retry
 from tests.support.processes import log_excerpts, log_sizes
-from tokens.models import UpstreamServer
 from tokens.scope import TokenScope
 from tokens.services import IssuedToken, issue_token
+from upstreams.models import UpstreamServer
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -64,6 +67,36 @@ def staff_user(db):
 
 @pytest.fixture
 def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def auditor(db):
+    user = UserFactory(username="audrey-auditor")
+    user.groups.add(Group.objects.get_or_create(name=AUDITOR_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def auditor_client(auditor) -> Client:
+    client = Client()
+    client.force_login(auditor)
+    return client
+
+
+@pytest.fixture
+def plain_client(user) -> Client:
+    """Logged in, but neither staff nor auditor."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def csrf_staff_client(staff_user) -> Client:
+    """A staff client that, like a browser, must present the CSRF token."""
+    client = Client(enforce_csrf_checks=True)
     client.force_login(staff_user)
     return client
 

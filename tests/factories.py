@@ -8,7 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 
-from tokens.models import UpstreamServer
+from upstreams.models import UpstreamServer
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 
@@ -41,4 +41,4 @@ class UpstreamServerFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"server{n}")
     url = factory.LazyAttribute(lambda s: f"http://127.0.0.1:9/{s.name}/mcp")
-    transport = UpstreamServer.Transport.STREAMABLE
+    transport = "streamable"

@@ -1,4 +1,4 @@
-"""Django admin: read-only views of servers, signing keys and tokens.
+"""Django admin: read-only views of signing keys and tokens (servers: ``upstreams.admin``).
 
 Every change goes through the console or the commands, which validate, encrypt and audit; the
 admin never shows a secret (no private keys, no header values, no token strings).
@@ -6,44 +6,10 @@ admin never shows a secret (no private keys, no header values, no token strings)
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from tokens.models import SigningKey, Token, UpstreamServer
-from tokens.selectors import server_header_names
-from tokens.upstream_url import redacted_url
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(UpstreamServer)
-class UpstreamServerAdmin(ReadOnlyAdmin):
-    list_display = ("name", "upstream", "transport", "enabled", "updated_at")
-    list_filter = ("transport", "enabled")
-    search_fields = ("name", "description")
-    fields = ("name", "upstream", "transport", "description", "header_names", "enabled", "created_at",
-              "updated_at")
-    readonly_fields = fields
-
-    @admin.display(description="Upstream URL")
-    def upstream(self, obj: UpstreamServer) -> str:
-        return redacted_url(obj.url)
-
-    @admin.display(description="Header names (values hidden)")
-    def header_names(self, obj: UpstreamServer) -> str:
-        names, readable = server_header_names(server=obj)
-        return ", ".join(names) if readable else "(cannot be decrypted)"
+from gatehouse.admin import ReadOnlyAdmin
+from tokens.models import SigningKey, Token
 
 
 @admin.register(SigningKey)

@@ -9,10 +9,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from tokens.exceptions import GatehouseError, InvalidTokenRequest
-from tokens.models import UpstreamServer
+from gatehouse.exceptions import GatehouseError
+from tokens.exceptions import InvalidTokenRequest
 from tokens.scope import TokenScope, split_names
 from tokens.ttl import parse_ttl
+from upstreams.models import UpstreamServer
 
 
 class ApiKeyCreateForm(forms.Form):

@@ -18,12 +18,14 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
+from gatehouse.exceptions import GatehouseError
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
 from tokens.api_key_forms import ApiKeyCreateForm, ApiKeyRevokeForm
 from tokens.api_keys import create_api_key, revoke_api_key
-from tokens.exceptions import GatehouseError, InvalidTransition
-from tokens.models import ApiKey, UpstreamServer
+from tokens.exceptions import InvalidTransition
+from tokens.models import ApiKey
 from tokens.ttl import format_ttl
+from upstreams.models import UpstreamServer
 
 _PENDING_NONCES = "apikeys.create.pending"
 _MAX_NONCES = 20

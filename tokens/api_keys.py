@@ -26,10 +26,11 @@ from audit.models import AuditEvent
 from audit.services import record
 from gatehouse.secrets_mask import API_KEY_PREFIX, MASK
 from tokens.exceptions import ApiKeyInvalid, InvalidTokenRequest, InvalidTransition, ScopeCeilingExceeded
-from tokens.models import ApiKey, Token, UpstreamServer
+from tokens.models import ApiKey, Token
 from tokens.scope import TokenScope
 from tokens.services import IssuedToken, issue_token, revoke_token, rotate_token
 from tokens.ttl import format_ttl
+from upstreams.models import UpstreamServer
 
 KEY_ID_LENGTH = 12
 SECRET_LENGTH = 40

@@ -1,52 +1,20 @@
-"""Key material: signing key generation, at-rest encryption, JWK export."""
+"""Key material: signing key generation and JWK export. At-rest encryption is ``gatehouse.encryption``."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 from functools import lru_cache
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from django.conf import settings
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+
+from gatehouse.encryption import decrypt, decrypt_json, encrypt, encrypt_json
+
+__all__ = ["decrypt", "decrypt_json", "encrypt", "encrypt_json"]  # re-exported: migration 0003 uses them
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-
-
-def _fernet() -> Fernet:
-    return _fernet_for(settings.ENCRYPTION_KEY)
-
-
-@lru_cache(maxsize=4)
-def _fernet_for(secret: str) -> Fernet:
-    digest = hashlib.sha256(b"gatehouse-at-rest-v1:" + secret.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def encrypt(plaintext: str) -> str:
-    return _fernet().encrypt(plaintext.encode()).decode()
-
-
-def decrypt(ciphertext: str) -> str:
-    try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
-    except InvalidToken as exc:  # wrong GATEHOUSE_ENCRYPTION_KEY / SECRET_KEY
-        raise RuntimeError(
-            "Cannot decrypt a stored secret: GATEHOUSE_ENCRYPTION_KEY (or the secret key) changed."
-        ) from exc
-
-
-def encrypt_json(value: dict[str, Any]) -> str:
-    return encrypt(json.dumps(value)) if value else ""
-
-
-def decrypt_json(ciphertext: str) -> dict[str, Any]:
-    return json.loads(decrypt(ciphertext)) if ciphertext else {}
 
 
 def generate_private_key(algorithm: str) -> PrivateKey:

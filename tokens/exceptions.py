@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-
-class GatehouseError(Exception):
-    """Base for errors a caller is expected to translate for its user."""
-
-    code = "error"
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.__doc__ or self.code)
-        self.detail = detail or (self.__doc__ or self.code).strip()
+from gatehouse.exceptions import GatehouseError
 
 
 class AuthenticationFailed(GatehouseError):
@@ -69,12 +61,6 @@ class InvalidTransition(GatehouseError):
     """The token is not in a state that allows this action."""
 
     code = "invalid_state"
-
-
-class InvalidServerConfig(GatehouseError):
-    """The upstream server settings are not valid."""
-
-    code = "invalid_server"
 
 
 class TokenNotFound(GatehouseError):

@@ -11,80 +11,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from tokens.exceptions import GatehouseError
-from tokens.models import UpstreamServer
+from gatehouse.exceptions import GatehouseError
 from tokens.scope import has_odd_characters, split_names
 from tokens.selectors import STATUS_FILTERS
 from tokens.ttl import format_ttl, parse_grace, parse_ttl
-from tokens.upstream_headers import parse_header_lines
-from tokens.upstream_tools import ToolListing
-from tokens.upstream_url import validate_upstream_url
-
-HEADERS_HELP = (
-    "One per line, as Name: value, e.g. Authorization: Bearer upstream-secret. Added to every "
-    "request the gateway sends upstream. Values are stored encrypted and never shown again."
-)
-
-
-def _parse_headers(text: str) -> dict[str, str]:
-    try:
-        return parse_header_lines(text.splitlines())
-    except GatehouseError as exc:
-        raise ValidationError(exc.detail) from exc
-
-
-class ServerCreateForm(forms.Form):
-    name = forms.SlugField(
-        max_length=64, help_text="Lowercase letters, digits, - and _. Clients reach it at /mcp/<name>/."
-    )
-    url = forms.CharField(
-        label="Upstream URL",
-        max_length=500,
-        validators=[validate_upstream_url],
-        help_text="The upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp (or …/sse for legacy SSE).",
-    )
-    transport = forms.ChoiceField(choices=UpstreamServer.Transport.choices, initial="streamable")
-    description = forms.CharField(max_length=200, required=False)
-    headers = forms.CharField(
-        label="Upstream headers",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
-        help_text=HEADERS_HELP,
-    )
-
-    def clean_headers(self) -> dict[str, str]:
-        return _parse_headers(self.cleaned_data.get("headers", ""))
-
-
-class ServerEditForm(forms.Form):
-    url = forms.CharField(
-        label="Upstream URL",
-        max_length=500,
-        validators=[validate_upstream_url],
-        help_text="Credentials in the URL are shown as ***; leave it as it is to keep them, or type the "
-        "whole URL again to change it.",
-    )
-    transport = forms.ChoiceField(choices=UpstreamServer.Transport.choices)
-    description = forms.CharField(max_length=200, required=False)
-    headers = forms.CharField(
-        label="Add or replace headers",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="Same format as when adding. A header with an existing name replaces it. " + HEADERS_HELP,
-    )
-    remove_headers = forms.MultipleChoiceField(
-        label="Remove headers", required=False, widget=forms.CheckboxSelectMultiple
-    )
-
-    def __init__(self, *args: Any, header_names: list[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["remove_headers"].choices = [(n, n) for n in header_names]
-        if not header_names:
-            del self.fields["remove_headers"]
-
-    def clean_headers(self) -> dict[str, str]:
-        return _parse_headers(self.cleaned_data.get("headers", ""))
-
+from upstreams.models import UpstreamServer
+from upstreams.tools import ToolListing
 
 _STATUS_LABELS = {"grace": "Rotated, still in grace"}
 

@@ -1,4 +1,4 @@
-"""Upstream servers, signing keys, tokens and API keys.
+"""Signing keys, tokens and API keys (upstream servers live in ``upstreams``).
 
 Models hold invariants (constraints, ``clean``); workflows live in ``tokens.services``.
 """
@@ -6,81 +6,12 @@ Models hold invariants (constraints, ``clean``); workflows live in ``tokens.serv
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-
-from tokens import crypto
-from tokens.upstream_url import redacted_url, validate_upstream_url
-
-
-class UpstreamServer(models.Model):
-    class Transport(models.TextChoices):
-        STREAMABLE = "streamable", "Streamable HTTP"
-        SSE = "sse", "HTTP + SSE (legacy)"
-
-    name = models.SlugField(max_length=64, unique=True, help_text="Used in /mcp/<name>/.")
-    # Not URLField: Django's validator refuses TLD-less hosts such as docker-compose service names.
-    # Never holds a credential: a URL with a password or a query is kept here redacted (what every
-    # page and audit row shows) and whole in ``url_encrypted``; ``target_url`` is what is dialled.
-    url = models.CharField(
-        max_length=500,
-        validators=[validate_upstream_url],
-        help_text="The upstream MCP endpoint (http or https).",
-    )
-    url_encrypted = models.TextField(blank=True, default="")
-    transport = models.CharField(max_length=16, choices=Transport.choices, default=Transport.STREAMABLE)
-    description = models.CharField(max_length=200, blank=True)
-    # Fernet-encrypted JSON object of header name -> value, added to every upstream request.
-    headers_encrypted = models.TextField(blank=True, default="")
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(transport__in=["streamable", "sse"]), name="upstream_transport_known"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        fields = kwargs.get("update_fields")
-        if fields is None:
-            self._seal_url()
-        elif "url" in fields and self._seal_url():
-            kwargs["update_fields"] = {*fields, "url_encrypted"}
-        super().save(*args, **kwargs)
-
-    def _seal_url(self) -> bool:
-        """Keep the credentials of ``url`` in ``url_encrypted`` only; True if either changed."""
-        shown = redacted_url(self.url)
-        if shown != self.url:
-            self.url_encrypted, self.url = crypto.encrypt(self.url), shown
-            return True
-        if self.url_encrypted and redacted_url(self.target_url) != self.url:
-            self.url_encrypted = ""  # replaced by a URL that has no credentials
-            return True
-        return False
-
-    @property
-    def target_url(self) -> str:
-        """The URL to dial, credentials included. Raises ``RuntimeError`` if it cannot be decrypted."""
-        return _decrypt_url(self.url_encrypted) if self.url_encrypted else self.url
-
-
-# The gateway reads ``target_url`` on every request: decrypt each stored URL once per process,
-# as ``gateway.admission`` does for header values (a new ciphertext is a new key).
-_decrypt_url = lru_cache(maxsize=256)(crypto.decrypt)
 
 
 class SigningKey(models.Model):

@@ -18,8 +18,7 @@ from audit.models import AuditEvent
 from gatehouse.secrets_mask import TOKEN_PREFIX
 from tokens import crypto
 from tokens.exceptions import AmbiguousTokenReference, TokenNotFound
-from tokens.models import SigningKey, Token, UpstreamServer
-from tokens.upstream_url import redacted_url
+from tokens.models import SigningKey, Token
 
 # Status filter values the console and API offer; "grace" is a rotated token still accepted.
 STATUS_FILTERS = ("active", "grace", "rotated", "revoked", "expired")
@@ -200,64 +199,6 @@ def find_token(*, reference: str) -> Token:
             f"{reference!r} matches more than one token: {listed}. Use the full jti."
         )
     return matches[0]
-
-
-# --- upstream servers ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServerSummary:
-    """What the console shows about an upstream: never a header value."""
-
-    server: UpstreamServer
-    display_url: str
-    header_names: list[str]
-    headers_readable: bool
-
-
-def server_headers(*, server: UpstreamServer) -> dict[str, str]:
-    """The decrypted credential headers, for talking to the upstream. Never render or log them."""
-    return crypto.decrypt_json(server.headers_encrypted)
-
-
-def server_header_names(*, server: UpstreamServer) -> tuple[list[str], bool]:
-    """Header names and whether they could be decrypted (a changed key makes them unreadable)."""
-    try:
-        return sorted(server_headers(server=server)), True
-    except RuntimeError:
-        return [], False
-
-
-def server_summary(*, server: UpstreamServer) -> ServerSummary:
-    names, readable = server_header_names(server=server)
-    return ServerSummary(
-        server=server, display_url=redacted_url(server.url), header_names=names, headers_readable=readable
-    )
-
-
-def server_list(*, include_disabled: bool = True) -> list[ServerSummary]:
-    qs = UpstreamServer.objects.order_by("name")
-    if not include_disabled:
-        qs = qs.filter(enabled=True)
-    return [server_summary(server=s) for s in qs]
-
-
-def enabled_servers() -> QuerySet[UpstreamServer]:
-    return UpstreamServer.objects.filter(enabled=True).order_by("name")
-
-
-def get_server(*, name: str) -> UpstreamServer | None:
-    return UpstreamServer.objects.filter(name=name).first()
-
-
-def server_transports(*, names: list[str]) -> dict[str, str]:
-    """Each named server's transport (a server missing from the database counts as streamable)."""
-    known = dict(UpstreamServer.objects.filter(name__in=names).values_list("name", "transport"))
-    return {name: known.get(name, UpstreamServer.Transport.STREAMABLE) for name in names}
-
-
-def all_servers() -> QuerySet[UpstreamServer]:
-    return UpstreamServer.objects.order_by("name")
 
 
 # --- signing keys ----------------------------------------------------------------------------

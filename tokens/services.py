@@ -6,16 +6,13 @@ gateway, the REST API and open-stream re-checks all call it.
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,7 +22,6 @@ from audit.services import record
 from gatehouse.secrets_mask import TOKEN_PREFIX, display_prefix_for_jti
 from tokens import crypto
 from tokens.exceptions import (
-    InvalidServerConfig,
     InvalidTokenRequest,
     InvalidTransition,
     TokenExpired,
@@ -34,10 +30,9 @@ from tokens.exceptions import (
     TokenSignatureInvalid,
     TokenUnknown,
 )
-from tokens.models import SigningKey, Token, UpstreamServer
+from tokens.models import SigningKey, Token
 from tokens.scope import TokenScope
-from tokens.upstream_headers import merge_headers, parse_header_lines
-from tokens.upstream_url import redacted_url, validate_upstream_url
+from upstreams.models import UpstreamServer
 
 # Headers that would let a token pick its own verification key: never honoured.
 _FORBIDDEN_JOSE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
@@ -462,148 +457,3 @@ def mark_token_used(*, token_id: int, at: datetime | None = None, min_interval_s
     Token.objects.filter(pk=token_id).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold)
     ).update(last_used_at=at)
-
-
-# --- upstream servers ------------------------------------------------------------------------
-
-_SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-def _check_server_fields(*, name: str, url: str, transport: str, description: str) -> None:
-    if not _SERVER_NAME_RE.match(name):
-        raise InvalidServerConfig(
-            "A server name is 1-64 lowercase letters, digits, '-' or '_' (it becomes /mcp/<name>/)."
-        )
-    try:
-        validate_upstream_url(url)
-    except ValidationError as exc:
-        raise InvalidServerConfig(" ".join(exc.messages)) from exc
-    if len(url) > 500:
-        raise InvalidServerConfig("The URL is longer than 500 characters.")
-    if transport not in UpstreamServer.Transport.values:
-        raise InvalidServerConfig(f"Transport must be one of {', '.join(UpstreamServer.Transport.values)}.")
-    if len(description) > 200:
-        raise InvalidServerConfig("The description is longer than 200 characters.")
-
-
-def _clean_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return parse_header_lines(f"{name}: {value}" for name, value in headers.items())
-
-
-def create_server(
-    *,
-    name: str,
-    url: str,
-    actor: str,
-    transport: str = UpstreamServer.Transport.STREAMABLE,
-    headers: Mapping[str, str] | None = None,
-    description: str = "",
-    client_ip: str | None = None,
-) -> UpstreamServer:
-    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited."""
-    name, url, description = name.strip(), url.strip(), description.strip()
-    _check_server_fields(name=name, url=url, transport=transport, description=description)
-    clean = _clean_headers(headers or {})
-    with transaction.atomic():
-        if UpstreamServer.objects.filter(name=name).exists():
-            raise InvalidServerConfig(f"A server named {name!r} already exists.")
-        server = UpstreamServer.objects.create(
-            name=name,
-            url=url,
-            transport=transport,
-            description=description,
-            headers_encrypted=crypto.encrypt_json(clean),
-        )
-        record(
-            event=events.SERVER_CREATED,
-            actor=actor,
-            server=name,
-            client_ip=client_ip,
-            detail={
-                "url": redacted_url(url),
-                "transport": transport,
-                "header_names": sorted(clean),
-                "enabled": True,
-            },
-        )
-    return server
-
-
-def update_server(
-    *,
-    server: UpstreamServer,
-    actor: str,
-    url: str | None = None,
-    transport: str | None = None,
-    description: str | None = None,
-    set_headers: Mapping[str, str] | None = None,
-    remove_headers: Sequence[str] = (),
-    client_ip: str | None = None,
-) -> UpstreamServer:
-    """Change an upstream's endpoint or credentials. The name is fixed: token scopes refer to it."""
-    with transaction.atomic():
-        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
-        current_url = server.target_url
-        new_url = current_url if url is None else url.strip()
-        new_transport = server.transport if transport is None else transport
-        new_description = server.description if description is None else description.strip()
-        _check_server_fields(
-            name=server.name, url=new_url, transport=new_transport, description=new_description
-        )
-        current = crypto.decrypt_json(server.headers_encrypted)
-        cleaned = _clean_headers(set_headers or {})
-        headers = merge_headers(current, set_headers=cleaned, remove=remove_headers)
-        changed = [
-            field
-            for field, before, after in (
-                ("url", current_url, new_url),
-                ("transport", server.transport, new_transport),
-                ("description", server.description, new_description),
-            )
-            if before != after
-        ]
-        headers_changed = headers != current
-        if headers_changed:
-            changed.append("headers")
-        if not changed:
-            return server
-        server.url, server.transport, server.description = new_url, new_transport, new_description
-        if headers_changed:
-            server.headers_encrypted = crypto.encrypt_json(headers)
-        server.save()
-        removed = sorted(n for n in current if n.lower() not in {h.lower() for h in headers})
-        record(
-            event=events.SERVER_UPDATED,
-            actor=actor,
-            server=server.name,
-            client_ip=client_ip,
-            detail={
-                "changed": changed,
-                "url": redacted_url(new_url),
-                "transport": new_transport,
-                "header_names": sorted(headers),
-                "headers_set": sorted(cleaned),
-                "headers_removed": removed,
-            },
-        )
-    return server
-
-
-def set_server_enabled(
-    *, server: UpstreamServer, enabled: bool, actor: str, client_ip: str | None = None
-) -> UpstreamServer:
-    """Disable (the gateway refuses new traffic; tokens keep their scope) or re-enable an upstream."""
-    with transaction.atomic():
-        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
-        if server.enabled == enabled:
-            return server
-        server.enabled = enabled
-        server.save(update_fields=["enabled", "updated_at"])
-        record(
-            event=events.SERVER_UPDATED,
-            actor=actor,
-            server=server.name,
-            client_ip=client_ip,
-            detail={"changed": ["enabled"], "enabled": enabled},
-        )
-    return server

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from upstreams import transports
+
 # Protocol revision the curl example asks for: widely supported by upstreams and the gateway.
 CURL_PROTOCOL_VERSION = "2025-06-18"
 
@@ -35,14 +37,10 @@ def _word(value: str) -> str:
     return value if _SHELL_SAFE_RE.match(value) else _double_quoted(value)
 
 
-SSE = "sse"
-
-
-def mcp_url(*, server: str, public_url: str | None = None, transport: str = "streamable") -> str:
-    """The gateway URL clients use for ``server``: ``/sse/<server>/`` for a legacy SSE server."""
+def mcp_url(*, server: str, public_url: str | None = None, transport: str = transports.DEFAULT.name) -> str:
+    """The gateway URL clients use for ``server``, by its transport (``/sse/<server>/`` for legacy SSE)."""
     base = (public_url if public_url is not None else settings.PUBLIC_URL).rstrip("/")
-    prefix = "sse" if transport == SSE else "mcp"
-    return f"{base}/{prefix}/{server}/"
+    return base + transports.get(transport).client_path(server)
 
 
 def _initialize_body() -> str:
@@ -62,16 +60,17 @@ def _initialize_body() -> str:
 
 
 def connection_snippets(
-    *, token: str, server: str, public_url: str | None = None, transport: str = "streamable"
+    *, token: str, server: str, public_url: str | None = None, transport: str = transports.DEFAULT.name
 ) -> list[Snippet]:
     """The ways to connect to ``server`` with ``token``, most recommended first.
 
-    A legacy SSE server gets the SSE forms and no ``?key=`` URL: its clients post to the
-    ``endpoint`` URL, which never carries the token.
+    A transport whose clients cannot carry ``?key=`` on every request (legacy SSE: its clients
+    post to the ``endpoint`` URL, which never carries the token) gets no ``?key=`` URL.
     """
+    spec = transports.get(transport)
     url = mcp_url(server=server, public_url=public_url, transport=transport)
-    sse = transport == SSE
-    bridge_flag = "--sse" if sse else "--streamableHttp"
+    sse = spec.session == "stream"
+    bridge_flag = spec.bridge_flag
     desktop_config = {
         "mcpServers": {
             server: {
@@ -109,14 +108,14 @@ def connection_snippets(
             text=f"npx -y supergateway {bridge_flag} {_word(url)} --oauth2Bearer {_word(token)}",
         ),
     ]
-    if not sse:
+    if spec.query_key_works:
         snippets.append(
             Snippet(
                 key="supergateway-query",
                 title="supergateway, token in the URL",
                 hint="Only for clients that cannot send a header. URLs end up in logs and history more "
                 "easily.",
-                text=f"npx -y supergateway --streamableHttp {_double_quoted(f'{url}?key={token}')}",
+                text=f"npx -y supergateway {bridge_flag} {_double_quoted(f'{url}?key={token}')}",
             )
         )
     snippets += [
@@ -129,9 +128,9 @@ def connection_snippets(
         Snippet(
             key="claude-code",
             title="Claude Code",
-            hint=f"Adds the server to Claude Code over {'HTTP + SSE' if sse else 'Streamable HTTP'}.",
+            hint=f"Adds the server to Claude Code over {spec.label}.",
             text=(
-                f"claude mcp add --transport {'sse' if sse else 'http'} {_word(server)} {_word(url)} "
+                f"claude mcp add --transport {spec.claude_transport} {_word(server)} {_word(url)} "
                 f"--header {_double_quoted(f'Authorization: Bearer {token}')}"
             ),
         ),

@@ -2,15 +2,9 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from tokens import api_key_views, server_views, views
+from tokens import api_key_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("servers/", server_views.server_list, name="console-servers"),
-    path("servers/add/", server_views.server_add, name="console-server-add"),
-    path("servers/<slug:name>/", server_views.server_detail, name="console-server-detail"),
-    path("servers/<slug:name>/edit/", server_views.server_edit, name="console-server-edit"),
-    path("servers/<slug:name>/disable/", server_views.server_disable, name="console-server-disable"),
-    path("servers/<slug:name>/enable/", server_views.server_enable, name="console-server-enable"),
     path("tokens/", views.token_list, name="console-tokens"),
     path("tokens/new/", views.token_issue, name="console-token-issue"),
     path("tokens/<int:token_id>/", views.token_detail, name="console-token-detail"),

@@ -27,7 +27,8 @@ from tokens.models import Token
 from tokens.scope import TokenScope
 from tokens.snippets import connection_snippets, mcp_url
 from tokens.ttl import format_ttl
-from tokens.upstream_tools import list_upstream_tools
+from upstreams import selectors as server_selectors
+from upstreams.tools import list_upstream_tools
 
 PAGE_SIZE = 50
 EXPIRING_SOON = timedelta(days=3)
@@ -56,7 +57,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     form = TokenFilterForm(
         request.GET or None,
         owners=selectors.token_owner_names(),
-        servers=[s.name for s in selectors.all_servers()],
+        servers=[s.name for s in server_selectors.all_servers()],
     )
     tokens = selectors.token_list(**form.filters())
     page = Paginator(tokens, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -96,7 +97,7 @@ def _show_once(
     request: HttpRequest, *, issued: services.IssuedToken, rotated_from: Token | None
 ) -> HttpResponse:
     token = issued.token
-    transports = selectors.server_transports(names=list(token.server_names))
+    transports = server_selectors.server_transports(names=list(token.server_names))
     sections = [
         {
             "server": server,
@@ -128,7 +129,7 @@ def _show_once(
 @console_admin_required
 @require_http_methods(["GET", "POST"])
 def token_issue(request: HttpRequest) -> HttpResponse:
-    servers = list(selectors.enabled_servers())
+    servers = list(server_selectors.enabled_servers())
     listings = list_upstream_tools(servers=servers)
     if request.method == "POST":
         nonce = request.POST.get("nonce", "")

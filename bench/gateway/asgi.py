@@ -2,7 +2,7 @@
 
 import os
 
-from gateway.upstream_http import use_transport
+from upstreams.http import use_transport
 
 use_transport(os.environ.get("BENCH_UPSTREAM_TRANSPORT", "aiohttp"))
 

@@ -188,7 +188,7 @@ def main() -> int:
 
 _REPOINT = (
     "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'gatehouse.settings');"
-    " django.setup(); from tokens.models import UpstreamServer;"
+    " django.setup(); from upstreams.models import UpstreamServer;"
     " UpstreamServer.objects.filter(name='bench').update(url='{url}')"
 )
 

@@ -12,9 +12,9 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from tokens.models import UpstreamServer  # noqa: E402
 from tokens.scope import TokenScope  # noqa: E402
 from tokens.services import issue_token  # noqa: E402
+from upstreams.models import UpstreamServer  # noqa: E402
 
 call_command("migrate", verbosity=0)
 user, _ = get_user_model().objects.get_or_create(username="bench")

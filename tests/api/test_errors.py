@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 from rest_framework import exceptions
 
-from tokens.api.errors import exception_handler
+from api.errors import exception_handler
 from tokens.exceptions import InvalidTransition, ScopeCeilingExceeded, TokenRevoked
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.support.sessions import make_session
-from tokens.models import UpstreamServer
+from upstreams.models import UpstreamServer
 
 LISTS = ["/api/v1/tokens/", "/api/v1/sessions/", "/api/v1/audit/"]
 

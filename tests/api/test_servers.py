@@ -8,7 +8,7 @@ from gatehouse.permissions import AUDITOR_GROUP
 from tests.api.conftest import bearer_client
 from tests.factories import UserFactory
 from tokens import crypto
-from tokens.models import UpstreamServer
+from upstreams.models import UpstreamServer
 
 
 def test_servers_list_never_shows_header_values_or_url_credentials(make_api_key, db):
@@ -46,7 +46,7 @@ def test_a_server_by_name(ci):
 
 
 def test_a_legacy_sse_server_is_listed_with_its_sse_gateway_url(ci):
-    UpstreamServer.objects.filter(name="files").update(transport=UpstreamServer.Transport.SSE)
+    UpstreamServer.objects.filter(name="files").update(transport="sse")
 
     urls = {s["name"]: s["mcp_url"] for s in ci.get("/api/v1/servers/").json()}
 

@@ -19,7 +19,8 @@ from tests.support.processes import free_port
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
 from tests.support.smtp_sink import smtp_sink
-from tokens.models import Token, UpstreamServer
+from tokens.models import Token
+from upstreams.models import UpstreamServer
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from tests.support.processes import daphne_args, free_port, running
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
 from tokens.api_keys import create_api_key
-from tokens.models import UpstreamServer
+from upstreams.models import UpstreamServer
 
 pytestmark = pytest.mark.integration
 

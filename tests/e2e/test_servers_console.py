@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tokens import crypto
-from tokens.models import UpstreamServer
+from upstreams.models import UpstreamServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

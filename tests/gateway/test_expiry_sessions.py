@@ -17,8 +17,8 @@ from tests.support.processes import free_port
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
 from tokens import crypto
-from tokens.models import UpstreamServer
 from tokens.services import revoke_token
+from upstreams.models import UpstreamServer
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from tests.factories import UserFactory
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
 from tokens.expiry import email_expiry_warning, expire_tokens, warn_expiring_tokens
-from tokens.models import Token, UpstreamServer
+from tokens.models import Token
 from tokens.services import revoke_token
+from upstreams.models import UpstreamServer
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from gateway.templatetags.session_display import elapsed_since
 from tests.factories import UserFactory
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
-from tokens.models import UpstreamServer
+from upstreams.models import UpstreamServer
 
 URL = "/console/sessions/"
 

@@ -15,11 +15,11 @@ from gateway.admission import close_pool_connections
 from gateway.models import SessionBinding
 from gateway.proxy import streamable_http
 from gateway.services import end_session
-from gateway.upstream_http import upstream_client
 from gateway.watch import INTERVAL, StreamSupervisor
 from tests.gateway.drivers import INIT
 from tests.support.sessions import make_session
-from tokens.models import UpstreamServer
+from upstreams.http import upstream_client
+from upstreams.models import UpstreamServer
 
 
 @pytest.fixture

@@ -67,8 +67,8 @@ def upstream_mcp_sse(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def register_upstream() -> Callable[..., object]:
     """Create or repoint an ``UpstreamServer``: ``register_upstream(name=, url=, transport=, headers=)``."""
-    from tokens import crypto
-    from tokens.models import UpstreamServer
+    from gatehouse import encryption
+    from upstreams.models import UpstreamServer
 
     def _register(*, name: str = "demo", url: str, transport: str = "streamable",
                   headers: dict[str, str] | None = None) -> UpstreamServer:
@@ -77,7 +77,7 @@ def register_upstream() -> Callable[..., object]:
             defaults={
                 "url": url,
                 "transport": transport,
-                "headers_encrypted": crypto.encrypt_json(headers or {}),
+                "headers_encrypted": encryption.encrypt_json(headers or {}),
                 "enabled": True,
             },
         )

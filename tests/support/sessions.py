@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from gateway.models import SessionBinding
-from tokens.models import Token, UpstreamServer
+from tokens.models import Token
+from upstreams.models import UpstreamServer
 
 
 def make_session(

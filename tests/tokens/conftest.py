@@ -1,4 +1,4 @@
-"""Fixtures for token tests: an auditor, clients for each console role, JWT forging helpers."""
+"""Fixtures for token tests: JWT forging helpers."""
 
 from __future__ import annotations
 
@@ -8,44 +8,10 @@ from typing import Any
 import jwt
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.utils import timezone
 
-from gatehouse.permissions import AUDITOR_GROUP
-from tests.factories import UserFactory
 from tokens import crypto
 from tokens.services import get_active_signing_key
-
-
-@pytest.fixture
-def auditor(db):
-    user = UserFactory(username="audrey-auditor")
-    user.groups.add(Group.objects.get_or_create(name=AUDITOR_GROUP)[0])
-    return user
-
-
-@pytest.fixture
-def auditor_client(auditor) -> Client:
-    client = Client()
-    client.force_login(auditor)
-    return client
-
-
-@pytest.fixture
-def plain_client(user) -> Client:
-    """Logged in, but neither staff nor auditor."""
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def csrf_staff_client(staff_user) -> Client:
-    """A staff client that, like a browser, must present the CSRF token."""
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(staff_user)
-    return client
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from tests.factories import UpstreamServerFactory
 from tests.support.processes import REPO_ROOT, subprocess_env
 from tokens import crypto
 from tokens.exceptions import TokenRevoked
-from tokens.models import SigningKey, Token, UpstreamServer
+from tokens.models import SigningKey, Token
 from tokens.services import authenticate_token
+from upstreams.models import UpstreamServer
 
 
 def run(*args: str) -> str:

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import tokens.upstream_url
+import upstreams.url
 from django.conf import settings
 from django.db import migrations, models
 
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='upstreamserver',
             name='url',
-            field=models.CharField(help_text='The upstream MCP endpoint (http or https).', max_length=500, validators=[tokens.upstream_url.validate_upstream_url]),
+            field=models.CharField(help_text='The upstream MCP endpoint (http or https).', max_length=500, validators=[upstreams.url.validate_upstream_url]),
         ),
         migrations.AddConstraint(
             model_name='signingkey',

@@ -8,7 +8,7 @@ back puts the whole URL into ``url`` again.
 from django.db import migrations, models
 
 from tokens import crypto
-from tokens.upstream_url import redacted_url
+from upstreams.url import redacted_url
 
 
 def seal_urls(apps, schema_editor):

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from gatehouse.cli import cli_actor, domain_errors
 from tokens.api_keys import create_api_key
-from tokens.management.cli import cli_actor, domain_errors
 from tokens.scope import TokenScope
 from tokens.ttl import format_ttl, parse_ttl
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from gatehouse.cli import cli_actor
 from tokens import services
-from tokens.management.cli import cli_actor
 
 
 class Command(BaseCommand):

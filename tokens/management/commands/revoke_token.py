@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from gatehouse.cli import cli_actor, domain_errors
 from tokens import selectors, services
-from tokens.management.cli import cli_actor, domain_errors
 
 
 class Command(BaseCommand):

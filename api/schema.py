@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiParameter
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents the API key as an HTTP bearer scheme in the OpenAPI schema."""
 
-    target_class = "tokens.api.authentication.ApiKeyAuthentication"
+    target_class = "api.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
@@ -28,7 +28,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 class ConsoleSessionScheme(OpenApiAuthenticationExtension):
     """The console's session cookie (same as DRF's SessionAuthentication), CSRF header required."""
 
-    target_class = "tokens.api.authentication.ConsoleSessionAuthentication"
+    target_class = "api.authentication.ConsoleSessionAuthentication"
     name = "cookieAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

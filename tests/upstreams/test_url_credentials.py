@@ -11,8 +11,8 @@ import importlib
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from tokens.models import UpstreamServer
-from tokens.services import create_server, update_server
+from upstreams.models import UpstreamServer
+from upstreams.services import create_server, update_server
 
 SECRET_URL = "https://bot:pa55word-77@up.example/mcp?api_key=k3y-secret-88&tenant=blue"
 SHOWN_URL = "https://bot:***@up.example/mcp?api_key=***&tenant=***"

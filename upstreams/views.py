@@ -9,12 +9,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
-from tokens import selectors, services
-from tokens.exceptions import InvalidServerConfig
-from tokens.forms import ServerCreateForm, ServerEditForm
-from tokens.models import UpstreamServer
-from tokens.upstream_tools import list_upstream_tools
-from tokens.upstream_url import redacted_url
+from upstreams import selectors, services
+from upstreams.exceptions import InvalidServerConfig
+from upstreams.forms import ServerCreateForm, ServerEditForm
+from upstreams.models import UpstreamServer
+from upstreams.tools import list_upstream_tools
+from upstreams.url import redacted_url
 
 
 def _server_or_404(name: str) -> UpstreamServer:
@@ -51,7 +51,7 @@ def server_detail(request: HttpRequest, name: str) -> HttpResponse:
         {
             "summary": selectors.server_summary(server=server),
             "listing": listing,
-            "mcp_path": f"/mcp/{server.name}/",
+            "mcp_path": server.client_path,
             "can_manage": can_manage(request.user),
         },
     )
@@ -75,7 +75,11 @@ def server_add(request: HttpRequest) -> HttpResponse:
         except InvalidServerConfig as exc:
             form.add_error(None, exc.detail)
         else:
-            messages.success(request, f"Server {server.name} added. Clients reach it at /mcp/{server.name}/.")
+            messages.success(
+                request,
+                f"Server {server.name} added. Clients reach it at "
+                f"{server.client_path}.",
+            )
             return redirect("console-server-detail", name=server.name)
     return render(request, "console/servers/form.html", {"form": form, "server": None})
 

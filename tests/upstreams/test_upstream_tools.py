@@ -7,7 +7,7 @@ import pytest
 from mcp import Client
 
 from tests.support.processes import free_port
-from tokens.upstream_tools import list_upstream_tools
+from upstreams.tools import list_upstream_tools
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""What the token commands share: who the actor is, and turning domain errors into CLI errors."""
+"""What the management commands share: who the actor is, and turning domain errors into CLI errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from django.core.management.base import CommandError
 
-from tokens.exceptions import GatehouseError
+from gatehouse.exceptions import GatehouseError
 
 
 def cli_actor() -> str:

@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from tokens.api import views
+from api import views
 
 router = SimpleRouter(trailing_slash=True, use_regex_path=False)
 router.register("tokens", views.TokenViewSet, basename="api-token")

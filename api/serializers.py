@@ -13,11 +13,12 @@ from audit.models import AuditEvent
 from gatehouse.permissions import can_read_console
 from gateway.models import SessionBinding
 from tokens.exceptions import InvalidTokenRequest
-from tokens.models import Token, UpstreamServer
-from tokens.selectors import server_transports
+from tokens.models import Token
 from tokens.snippets import mcp_url
 from tokens.ttl import parse_ttl
-from tokens.upstream_url import redacted_url
+from upstreams.models import UpstreamServer
+from upstreams.selectors import server_transports
+from upstreams.url import redacted_url
 
 _DURATION_SCHEMA = {
     "oneOf": [

@@ -6,24 +6,24 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from tokens import services
-from tokens.management.cli import cli_actor, domain_errors
-from tokens.models import UpstreamServer
-from tokens.snippets import mcp_url
-from tokens.upstream_headers import parse_header_lines
-from tokens.upstream_url import redacted_url
+from gatehouse.cli import cli_actor, domain_errors
+from upstreams import services, transports
+from upstreams.headers import parse_header_lines
+from upstreams.url import redacted_url
 
 
 class Command(BaseCommand):
     help = "Register an upstream MCP server. Header values are stored encrypted and never printed."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help="Server name; clients reach it at /mcp/<name>/.")
+        parser.add_argument(
+            "name", help="Server name; clients reach it at /mcp/<name>/ (/sse/<name>/ for legacy SSE)."
+        )
         parser.add_argument("url", help="Upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
         parser.add_argument(
             "--transport",
-            choices=UpstreamServer.Transport.values,
-            default=UpstreamServer.Transport.STREAMABLE,
+            choices=transports.names(),
+            default=transports.DEFAULT.name,
         )
         parser.add_argument(
             "--header", action="append", default=[], metavar="K:V",
@@ -43,7 +43,7 @@ class Command(BaseCommand):
                 actor=cli_actor(),
             )
         names = ", ".join(sorted(headers)) or "none"
-        path = mcp_url(server=server.name, public_url="", transport=server.transport)
+        path = server.client_path
         self.stdout.write(
             f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "
             f"headers: {names}; clients use {path}"

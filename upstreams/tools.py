@@ -2,7 +2,8 @@
 
 Best effort by design: a short deadline per server, every failure becomes a readable reason and
 the form falls back to a free-text tools field. Uses the official ``mcp`` SDK client, which
-speaks both protocol generations and the legacy HTTP+SSE transport. Results are cached briefly
+speaks both protocol generations and the legacy HTTP+SSE transport (each transport's
+``open_sdk_client`` in ``upstreams.transports``). Results are cached briefly
 (tool names are not secrets) so a form re-rendered after a validation error stays fast.
 """
 
@@ -17,12 +18,9 @@ import anyio
 import httpx2
 from django.core.cache import cache
 from mcp import Client
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.types import Implementation
 
-from tokens.models import UpstreamServer
-from tokens.selectors import server_headers
+from upstreams.models import UpstreamServer
+from upstreams.target import UpstreamTarget, target_of
 
 logger = logging.getLogger("gatehouse.tokens")
 
@@ -52,54 +50,26 @@ class ToolListing:
 
 @dataclass(frozen=True)
 class _Target:
-    name: str
-    url: str
-    transport: str
-    headers: dict[str, str]
+    target: UpstreamTarget
     cache_key: str
 
 
 def _target(server: UpstreamServer) -> _Target | ToolListing:
     try:
-        headers = server_headers(server=server)
-        url = server.target_url
+        target = target_of(server)
     except RuntimeError:
         return ToolListing(server=server.name, error="its stored credentials cannot be decrypted")
     # Keyed on the configuration too, so an edited server is asked again at once.
     fingerprint = hashlib.sha256(
         f"{server.url}\0{server.url_encrypted}\0{server.transport}\0{server.headers_encrypted}".encode()
     ).hexdigest()[:32]
-    return _Target(
-        name=server.name,
-        url=url,
-        transport=server.transport,
-        headers=headers,
-        cache_key=f"gatehouse:upstream-tools:{server.pk}:{fingerprint}",
-    )
+    return _Target(target=target, cache_key=f"gatehouse:upstream-tools:{server.pk}:{fingerprint}")
 
 
-async def _fetch(target: _Target, timeout: float) -> list[UpstreamTool]:
-    info = Implementation(name="gatehouse-console", version="1.0")
+async def _fetch(target: UpstreamTarget, timeout: float) -> list[UpstreamTool]:
     tools: list[UpstreamTool] = []
-    if target.transport == UpstreamServer.Transport.SSE:
-        client = Client(
-            sse_client(target.url, headers=target.headers, timeout=timeout, sse_read_timeout=timeout),
-            mode="legacy",
-            client_info=info,
-            cache=None,
-        )
-        async with client:
-            await _collect(client, tools)
-        return tools
-    async with httpx2.AsyncClient(headers=target.headers, timeout=httpx2.Timeout(timeout)) as http:
-        client = Client(
-            streamable_http_client(target.url, http_client=http),
-            client_info=info,
-            cache=None,
-            read_timeout_seconds=timeout,
-        )
-        async with client:
-            await _collect(client, tools)
+    async with target.transport.open_sdk_client(target.url, target.headers, timeout) as client:
+        await _collect(client, tools)
     return tools
 
 
@@ -131,15 +101,15 @@ def _reason(exc: BaseException) -> str:
 async def _list_one(target: _Target, timeout: float) -> ToolListing:
     try:
         with anyio.fail_after(timeout):
-            tools = await _fetch(target, timeout)
+            tools = await _fetch(target.target, timeout)
     except Exception as exc:  # noqa: BLE001 - best effort: any failure becomes a reason on the form
         logger.info(
             "upstream tools/list failed",
-            extra={"server": target.name, "error_type": type(exc).__name__},
+            extra={"server": target.target.name, "error_type": type(exc).__name__},
         )
-        return ToolListing(server=target.name, error=_reason(exc))
+        return ToolListing(server=target.target.name, error=_reason(exc))
     unique = {t.name: t for t in tools if t.name}
-    return ToolListing(server=target.name, tools=sorted(unique.values(), key=lambda t: t.name))
+    return ToolListing(server=target.target.name, tools=sorted(unique.values(), key=lambda t: t.name))
 
 
 def list_upstream_tools(
@@ -164,7 +134,7 @@ def list_upstream_tools(
 
     async def gather() -> None:
         async def one(target: _Target) -> None:
-            results[target.name] = await _list_one(target, timeout)
+            results[target.target.name] = await _list_one(target, timeout)
 
         async with anyio.create_task_group() as group:
             for target in pending:
@@ -173,7 +143,7 @@ def list_upstream_tools(
     if pending:
         anyio.run(gather)
         for target in pending:
-            listing = results[target.name]
+            listing = results[target.target.name]
             if listing.reachable:
                 cache.set(target.cache_key, listing, _CACHE_SECONDS)
     return {server.name: results[server.name] for server in servers}

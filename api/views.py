@@ -24,17 +24,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import events
-from audit.models import AuditEvent
-from audit.services import record
-from gateway.models import SessionBinding
-from gateway.services import end_session
-from tokens.api.authentication import FAILURE_ATTR, ApiKeyAuthentication, ConsoleSessionAuthentication
-from tokens.api.filters import AuditEventFilter, SessionFilter, TokenFilter
-from tokens.api.pagination import Pagination, SessionPagination
-from tokens.api.parsers import JsonParser
-from tokens.api.schema import ApiAutoSchema
-from tokens.api.serializers import (
+from api.authentication import FAILURE_ATTR, ApiKeyAuthentication, ConsoleSessionAuthentication
+from api.filters import AuditEventFilter, SessionFilter, TokenFilter
+from api.pagination import Pagination, SessionPagination
+from api.parsers import JsonParser
+from api.schema import ApiAutoSchema
+from api.serializers import (
     AuditEventSerializer,
     ErrorSerializer,
     MintedTokenSerializer,
@@ -45,14 +40,19 @@ from tokens.api.serializers import (
     SessionSerializer,
     TokenSerializer,
 )
-from tokens.api.throttling import ApiKeyRateThrottle
-from tokens.api.visibility import (
+from api.throttling import ApiKeyRateThrottle
+from api.visibility import (
     ApiAccess,
     audit_visible_to,
     may_change_token,
     sessions_visible_to,
     tokens_visible_to,
 )
+from audit import events
+from audit.models import AuditEvent
+from audit.services import record
+from gateway.models import SessionBinding
+from gateway.services import end_session
 from tokens.api_keys import (
     api_key_actor,
     default_ttl,
@@ -62,8 +62,9 @@ from tokens.api_keys import (
     rotate_ci_token,
 )
 from tokens.exceptions import InvalidTransition
-from tokens.models import ApiKey, Token, UpstreamServer
+from tokens.models import ApiKey, Token
 from tokens.services import revoke_token
+from upstreams.models import UpstreamServer
 
 # --- shared plumbing ------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from tokens.api.authentication import WWW_AUTHENTICATE
+from api.authentication import WWW_AUTHENTICATE
 from tokens.exceptions import (
     AuthenticationFailed,
     GatehouseError,

@@ -1,4 +1,6 @@
-"""The one pooled HTTP client per process (per event loop) that talks to upstream MCP servers.
+"""The HTTP clients that talk to upstream MCP servers: one pooled async client per process (per
+event loop) for the gateway, and ``delete_session`` for the sweeps. The console's tool listing
+uses the MCP SDK's own client (``upstreams.transports``).
 
 httpx's API with aiohttp's transport (``httpx_aiohttp.AiohttpTransport``): chosen by measurement,
 see ``bench/gateway/`` and the ``gateway`` package docstring. Timeouts: connect and pool waits are
@@ -15,6 +17,8 @@ import aiohttp
 import httpx
 from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
+
+from upstreams.target import UpstreamTarget
 
 # Long-lived SSE streams each hold a connection, so the pool must be large.
 LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30)
@@ -81,3 +85,22 @@ def use_transport(transport: str) -> None:
     if transport not in TRANSPORTS:
         raise ValueError(f"Unknown upstream transport {transport!r}; choose from {TRANSPORTS}.")
     _transport_choice = transport
+
+
+def delete_session(target: UpstreamTarget, *, upstream_session_id: str, protocol_version: str = "") -> int:
+    """End a Streamable HTTP session upstream (DELETE with its ``Mcp-Session-Id``); the status.
+
+    Synchronous, for the sweeps and the console (Celery tasks and views run no event loop), with
+    the same rules as the proxy's client: no cookies, no redirects, no proxies from the
+    environment, the upstream timeout. Raises ``httpx.HTTPError`` when the upstream is unreachable.
+    """
+    headers = {**target.headers, "Mcp-Session-Id": upstream_session_id}
+    if protocol_version:
+        headers["MCP-Protocol-Version"] = protocol_version
+    with httpx.Client(
+        timeout=settings.UPSTREAM_TIMEOUT_SECONDS,
+        follow_redirects=False,
+        trust_env=False,
+        cookies=_no_cookies(),
+    ) as client:
+        return client.delete(target.url, headers=headers).status_code

@@ -6,11 +6,11 @@ import pytest
 
 from audit import events
 from audit.models import AuditEvent
-from tokens import crypto
-from tokens.exceptions import InvalidServerConfig
-from tokens.models import UpstreamServer
-from tokens.selectors import server_list
-from tokens.services import create_server, set_server_enabled, update_server
+from gatehouse import encryption
+from upstreams.exceptions import InvalidServerConfig
+from upstreams.models import UpstreamServer
+from upstreams.selectors import server_list
+from upstreams.services import create_server, set_server_enabled, update_server
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def server(db):
 
 def _headers(server: UpstreamServer) -> dict[str, str]:
     server.refresh_from_db()
-    return crypto.decrypt_json(server.headers_encrypted)
+    return encryption.decrypt_json(server.headers_encrypted)
 
 
 def test_created_server_keeps_headers_encrypted_at_rest(server):

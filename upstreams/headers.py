@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from tokens.exceptions import InvalidServerConfig
+from upstreams.exceptions import InvalidServerConfig
 
-# RFC 9110 token characters.
 _NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Headers the gateway itself owns on the upstream hop; an admin cannot override them.
 RESERVED_HEADERS = frozenset(

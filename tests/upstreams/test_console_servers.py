@@ -6,9 +6,9 @@ import pytest
 
 from audit import events
 from audit.models import AuditEvent
-from tokens import crypto
-from tokens.models import UpstreamServer
-from tokens.services import create_server
+from gatehouse import encryption
+from upstreams.models import UpstreamServer
+from upstreams.services import create_server
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_staff_adds_a_server_through_the_form(staff_client):
     response = staff_client.post("/console/servers/add/", ADD)
     assert response.status_code == 302 and response["Location"] == "/console/servers/files/"
     server = UpstreamServer.objects.get(name="files")
-    assert crypto.decrypt_json(server.headers_encrypted) == {
+    assert encryption.decrypt_json(server.headers_encrypted) == {
         "Authorization": "Bearer up-secret-2", "X-Team": "team-secret"}
     row = AuditEvent.objects.get(event=events.SERVER_CREATED)
     assert row.actor == "root-admin" and row.client_ip == "127.0.0.1"
@@ -72,7 +72,7 @@ def test_edit_replaces_and_removes_headers(staff_client, server):
     assert response.status_code == 302
     server.refresh_from_db()
     assert server.transport == "sse"
-    assert crypto.decrypt_json(server.headers_encrypted) == {"X-New": "new-secret"}
+    assert encryption.decrypt_json(server.headers_encrypted) == {"X-New": "new-secret"}
     assert "new-secret" not in repr(AuditEvent.objects.get(event=events.SERVER_UPDATED).detail)
 
 

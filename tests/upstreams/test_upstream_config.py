@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokens.exceptions import InvalidServerConfig
-from tokens.upstream_headers import merge_headers, parse_header_lines
-from tokens.upstream_url import redacted_url, validate_upstream_url
+from upstreams.exceptions import InvalidServerConfig
+from upstreams.headers import merge_headers, parse_header_lines
+from upstreams.url import redacted_url, validate_upstream_url
 
 
 @pytest.mark.parametrize(

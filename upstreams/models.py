@@ -1,0 +1,85 @@
+"""Upstream MCP servers: where the gateway forwards, how (the transport), with which credentials.
+
+The model holds the invariants (credentials never stored in clear, a known transport); the
+workflows live in ``upstreams.services``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from django.db import models
+
+from gatehouse import encryption
+from upstreams import transports
+from upstreams.url import redacted_url, validate_upstream_url
+
+
+class UpstreamServer(models.Model):
+    name = models.SlugField(max_length=64, unique=True, help_text="Used in /mcp/<name>/.")
+    # Not URLField: Django's validator refuses TLD-less hosts such as docker-compose service names.
+    # Never holds a credential: a URL with a password or a query is kept here redacted (what every
+    # page and audit row shows) and whole in ``url_encrypted``; ``target_url`` is what is dialled.
+    url = models.CharField(
+        max_length=500,
+        validators=[validate_upstream_url],
+        help_text="The upstream MCP endpoint (http or https).",
+    )
+    url_encrypted = models.TextField(blank=True, default="")
+    # A name from the transport registry (``upstreams.transports``); checked on save, not by a
+    # database constraint, so a new transport is one registry entry.
+    transport = models.CharField(max_length=16, choices=transports.choices, default=transports.DEFAULT.name)
+    description = models.CharField(max_length=200, blank=True)
+    # Fernet-encrypted JSON object of header name -> value, added to every upstream request.
+    headers_encrypted = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        # Kept from when the model lived in ``tokens``: the move changed no table.
+        db_table = "tokens_upstreamserver"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        transports.get(self.transport)  # raises UnknownTransport: no writer stores an unknown one
+        fields = kwargs.get("update_fields")
+        if fields is None:
+            self._seal_url()
+        elif "url" in fields and self._seal_url():
+            kwargs["update_fields"] = {*fields, "url_encrypted"}
+        super().save(*args, **kwargs)
+
+    def _seal_url(self) -> bool:
+        """Keep the credentials of ``url`` in ``url_encrypted`` only; True if either changed."""
+        shown = redacted_url(self.url)
+        if shown != self.url:
+            self.url_encrypted, self.url = encryption.encrypt(self.url), shown
+            return True
+        if self.url_encrypted and redacted_url(self.target_url) != self.url:
+            self.url_encrypted = ""  # replaced by a URL that has no credentials
+            return True
+        return False
+
+    @property
+    def transport_spec(self) -> transports.Transport:
+        return transports.get(self.transport)
+
+    @property
+    def client_path(self) -> str:
+        """The gateway path clients use for this server, e.g. ``/mcp/<name>/``."""
+        return self.transport_spec.client_path(self.name)
+
+    @property
+    def target_url(self) -> str:
+        """The URL to dial, credentials included. Raises ``RuntimeError`` if it cannot be decrypted."""
+        return _decrypt_url(self.url_encrypted) if self.url_encrypted else self.url
+
+
+# The gateway reads ``target_url`` on every request: decrypt each stored URL once per process,
+# as ``upstreams.target`` does for header values (a new ciphertext is a new key).
+_decrypt_url = lru_cache(maxsize=256)(encryption.decrypt)

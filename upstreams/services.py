@@ -1,0 +1,166 @@
+"""Upstream server workflows: register, edit, enable/disable. Each change is audited.
+
+Credentials (header values, URL secrets) are encrypted at rest and never audited: an audit row
+names the header names and the redacted URL only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from audit import events
+from audit.services import record
+from gatehouse import encryption
+from upstreams import transports
+from upstreams.exceptions import InvalidServerConfig
+from upstreams.headers import merge_headers, parse_header_lines
+from upstreams.models import UpstreamServer
+from upstreams.url import redacted_url, validate_upstream_url
+
+_SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _check_server_fields(*, name: str, url: str, transport: str, description: str) -> None:
+    if not _SERVER_NAME_RE.match(name):
+        raise InvalidServerConfig(
+            "A server name is 1-64 lowercase letters, digits, '-' or '_' (clients use it in the gateway URL)."
+        )
+    try:
+        validate_upstream_url(url)
+    except ValidationError as exc:
+        raise InvalidServerConfig(" ".join(exc.messages)) from exc
+    if len(url) > 500:
+        raise InvalidServerConfig("The URL is longer than 500 characters.")
+    try:
+        transports.get(transport)
+    except transports.UnknownTransport as exc:
+        raise InvalidServerConfig(str(exc)) from exc
+    if len(description) > 200:
+        raise InvalidServerConfig("The description is longer than 200 characters.")
+
+
+def _clean_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return parse_header_lines(f"{name}: {value}" for name, value in headers.items())
+
+
+def create_server(
+    *,
+    name: str,
+    url: str,
+    actor: str,
+    transport: str = transports.DEFAULT.name,
+    headers: Mapping[str, str] | None = None,
+    description: str = "",
+    client_ip: str | None = None,
+) -> UpstreamServer:
+    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited."""
+    name, url, description = name.strip(), url.strip(), description.strip()
+    _check_server_fields(name=name, url=url, transport=transport, description=description)
+    clean = _clean_headers(headers or {})
+    with transaction.atomic():
+        if UpstreamServer.objects.filter(name=name).exists():
+            raise InvalidServerConfig(f"A server named {name!r} already exists.")
+        server = UpstreamServer.objects.create(
+            name=name,
+            url=url,
+            transport=transport,
+            description=description,
+            headers_encrypted=encryption.encrypt_json(clean),
+        )
+        record(
+            event=events.SERVER_CREATED,
+            actor=actor,
+            server=name,
+            client_ip=client_ip,
+            detail={
+                "url": redacted_url(url),
+                "transport": transport,
+                "header_names": sorted(clean),
+                "enabled": True,
+            },
+        )
+    return server
+
+
+def update_server(
+    *,
+    server: UpstreamServer,
+    actor: str,
+    url: str | None = None,
+    transport: str | None = None,
+    description: str | None = None,
+    set_headers: Mapping[str, str] | None = None,
+    remove_headers: Sequence[str] = (),
+    client_ip: str | None = None,
+) -> UpstreamServer:
+    """Change an upstream's endpoint or credentials. The name is fixed: token scopes refer to it."""
+    with transaction.atomic():
+        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
+        current_url = server.target_url
+        new_url = current_url if url is None else url.strip()
+        new_transport = server.transport if transport is None else transport
+        new_description = server.description if description is None else description.strip()
+        _check_server_fields(
+            name=server.name, url=new_url, transport=new_transport, description=new_description
+        )
+        current = encryption.decrypt_json(server.headers_encrypted)
+        cleaned = _clean_headers(set_headers or {})
+        headers = merge_headers(current, set_headers=cleaned, remove=remove_headers)
+        changed = [
+            field
+            for field, before, after in (
+                ("url", current_url, new_url),
+                ("transport", server.transport, new_transport),
+                ("description", server.description, new_description),
+            )
+            if before != after
+        ]
+        headers_changed = headers != current
+        if headers_changed:
+            changed.append("headers")
+        if not changed:
+            return server
+        server.url, server.transport, server.description = new_url, new_transport, new_description
+        if headers_changed:
+            server.headers_encrypted = encryption.encrypt_json(headers)
+        server.save()
+        removed = sorted(n for n in current if n.lower() not in {h.lower() for h in headers})
+        record(
+            event=events.SERVER_UPDATED,
+            actor=actor,
+            server=server.name,
+            client_ip=client_ip,
+            detail={
+                "changed": changed,
+                "url": redacted_url(new_url),
+                "transport": new_transport,
+                "header_names": sorted(headers),
+                "headers_set": sorted(cleaned),
+                "headers_removed": removed,
+            },
+        )
+    return server
+
+
+def set_server_enabled(
+    *, server: UpstreamServer, enabled: bool, actor: str, client_ip: str | None = None
+) -> UpstreamServer:
+    """Disable (the gateway refuses new traffic; tokens keep their scope) or re-enable an upstream."""
+    with transaction.atomic():
+        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
+        if server.enabled == enabled:
+            return server
+        server.enabled = enabled
+        server.save(update_fields=["enabled", "updated_at"])
+        record(
+            event=events.SERVER_UPDATED,
+            actor=actor,
+            server=server.name,
+            client_ip=client_ip,
+            detail={"changed": ["enabled"], "enabled": enabled},
+        )
+    return server

@@ -1,0 +1,63 @@
+"""``UpstreamTarget``: what it takes to dial one upstream — its URL and decrypted headers.
+
+The one place stored upstream credentials are decrypted for use. The gateway's admission, the
+session sweep's upstream DELETEs and the console's live tool listing all build their target here.
+Decryption is cached per process, keyed by the ciphertext, so the hot path pays for Fernet once
+per configuration, and an edited server (new ciphertext) takes effect at once on every process
+without any invalidation message. A target that cannot be decrypted (the encryption key changed)
+raises ``RuntimeError`` saying so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+
+from gatehouse import encryption
+from upstreams import transports
+from upstreams.models import UpstreamServer
+
+# Columns a target needs: admission reads only these on its one query.
+TARGET_FIELDS = ("id", "name", "url", "url_encrypted", "transport", "headers_encrypted")
+
+
+@dataclass(frozen=True)
+class UpstreamTarget:
+    id: int
+    name: str
+    url: str
+    transport: transports.Transport
+    # Never logged or rendered: these are the upstream's credentials.
+    headers: Mapping[str, str]
+
+    def __repr__(self) -> str:  # the URL may carry credentials too
+        return f"UpstreamTarget(name={self.name!r}, transport={self.transport.name!r})"
+
+
+@lru_cache(maxsize=256)
+def _headers(ciphertext: str) -> Mapping[str, str]:
+    decrypted = encryption.decrypt_json(ciphertext)
+    return MappingProxyType({str(k): str(v) for k, v in decrypted.items()})
+
+
+def target_of(server: UpstreamServer) -> UpstreamTarget:
+    """The dialable form of ``server``. Raises ``RuntimeError`` when its secrets cannot be decrypted."""
+    return UpstreamTarget(
+        id=server.pk,
+        name=server.name,
+        url=server.target_url,
+        transport=transports.get(server.transport),
+        headers=_headers(server.headers_encrypted) if server.headers_encrypted else MappingProxyType({}),
+    )
+
+
+def enabled_target(name: str) -> UpstreamTarget | None:
+    """The target of the enabled server ``name``, or None: one indexed query.
+
+    The row is read each time (not cached by name): a disabled or re-created server takes
+    effect at once, and a cached row id would go stale and break session bindings.
+    """
+    row = UpstreamServer.objects.filter(name=name, enabled=True).only(*TARGET_FIELDS).first()
+    return target_of(row) if row is not None else None

@@ -1,0 +1,14 @@
+"""Console pages for upstream servers, mounted under /console/."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from upstreams import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("servers/", views.server_list, name="console-servers"),
+    path("servers/add/", views.server_add, name="console-server-add"),
+    path("servers/<slug:name>/", views.server_detail, name="console-server-detail"),
+    path("servers/<slug:name>/edit/", views.server_edit, name="console-server-edit"),
+    path("servers/<slug:name>/disable/", views.server_disable, name="console-server-disable"),
+    path("servers/<slug:name>/enable/", views.server_enable, name="console-server-enable"),
+]
