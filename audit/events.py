@@ -1,4 +1,4 @@
-"""Audit event names: the stable vocabulary of DESIGN.md."""
+"""Audit event names: a stable vocabulary that audit consumers (exports, SIEMs) rely on."""
 
 TOKEN_ISSUED = "token.issued"
 TOKEN_ROTATED = "token.rotated"

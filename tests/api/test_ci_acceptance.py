@@ -85,7 +85,7 @@ def test_ci_mints_uses_and_revokes_a_one_tool_token(live_gateway, ci_api_key):
                     f"{api}/tokens/{token_id}/revoke/", json={"reason": "job done"}
                 )
                 seen["revoke_status"] = revoked.status_code
-                # The gateway may trust a verdict for up to 0.5 s (DESIGN: revocation reaches every
+                # The gateway may trust a verdict for up to 0.5 s (the contract: revocation reaches every
                 # request within 1 s), so keep calling until refused, for at most a few seconds.
                 seen["open_session_after_revoke"] = "allowed"
                 deadline = anyio.current_time() + 5

@@ -1,4 +1,4 @@
-"""The management commands: DESIGN's CLI, the token alone on the last stdout line, errors on stderr."""
+"""The management commands: the stable CLI, the token alone on the last stdout line, errors on stderr."""
 
 from __future__ import annotations
 
