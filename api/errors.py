@@ -2,7 +2,8 @@
 
 Domain exceptions (``tokens.exceptions``) carry their meaning; this module only decides the HTTP
 status. DRF's own exceptions keep their status (and headers such as ``Retry-After`` and
-``WWW-Authenticate``); anything unexpected is logged and answered with a JSON 500.
+``WWW-Authenticate``); an unreachable database is a JSON 503 with ``Retry-After``
+(``gatehouse.database``); anything unexpected is logged and answered with a JSON 500.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from api.authentication import WWW_AUTHENTICATE
+from gatehouse import database
 from tokens.exceptions import (
     AuthenticationFailed,
     GatehouseError,
@@ -103,6 +105,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
             exc.auth_header = getattr(exc, "auth_header", None) or WWW_AUTHENTICATE
         return _drf_response(exc)
+    if database.is_unavailable(exc):
+        logger.warning("API request failed: the database is unavailable (%s)", type(exc).__name__)
+        return Response(
+            error_body(database.ERROR_CODE, database.DETAIL),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(database.RETRY_AFTER_SECONDS)},
+        )
     view = context.get("view")
     logger.error("API error in %s", type(view).__name__ if view else "?", exc_info=exc)
     return Response(
