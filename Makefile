@@ -52,5 +52,11 @@ test: install browser test-clients
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$status
 
+# Style, types (mypy over the apps, as configured in pyproject.toml) and the apps' layering
+# contract (import-linter). All three run; any failure fails the target.
 lint: install
-	$(VENV)/bin/ruff check .
+	@status=0; \
+	  echo "ruff check ."; $(VENV)/bin/ruff check . || status=1; \
+	  echo "mypy"; $(VENV)/bin/mypy || status=1; \
+	  echo "lint-imports"; $(VENV)/bin/lint-imports || status=1; \
+	  if [ $$status -ne 0 ]; then echo "make lint: FAILED" >&2; fi; exit $$status

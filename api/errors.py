@@ -73,7 +73,8 @@ def _drf_response(exc: drf_exceptions.APIException) -> Response:
     code = next((c for klass, c in _DRF_CODES.items() if isinstance(exc, klass)), exc.default_code)
     headers: dict[str, str] = {}
     if isinstance(exc, drf_exceptions.Throttled):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+        # DRF sets ``wait`` in Throttled.__init__; its stubs leave the attribute out.
+        headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))  # type: ignore[attr-defined]
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         headers["WWW-Authenticate"] = auth_header
@@ -103,7 +104,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(error_body(exc.code, exc.detail), status=code, headers=headers)
     if isinstance(exc, drf_exceptions.APIException):
         if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
-            exc.auth_header = getattr(exc, "auth_header", None) or WWW_AUTHENTICATE
+            # As APIView.handle_exception does: an attribute DRF adds at run time, not in the stubs.
+            exc.auth_header = getattr(exc, "auth_header", None) or WWW_AUTHENTICATE  # type: ignore[union-attr]
         return _drf_response(exc)
     if database.is_unavailable(exc):
         logger.warning("API request failed: the database is unavailable (%s)", type(exc).__name__)

@@ -57,7 +57,8 @@ class Pagination(CursorPagination):
             raise self._not_a_cursor()
         return cursor
 
-    def _valid_position(self, position: str) -> bool:
+    def _valid_position(self, position: str | int) -> bool:
+        # DRF decodes the position from the cursor as a string; its stubs say int.
         field: Field = self._position_field
         try:
             value = field.to_python(position)

@@ -129,7 +129,9 @@ class TokenSerializer(serializers.ModelSerializer):
     servers = serializers.SerializerMethodField()
     scope = serializers.SerializerMethodField()
     api_key = serializers.SerializerMethodField()
-    successor = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    successor: serializers.PrimaryKeyRelatedField[Token] = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True
+    )
     mcp_urls = serializers.SerializerMethodField()
 
     class Meta:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from django.conf import settings
 from rest_framework.request import Request
@@ -21,7 +22,9 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
 
     def get_rate(self) -> str | None:
         # Read at request time (not at import like DRF's default) so a settings change applies.
-        return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
+        # The Django plugin types REST_FRAMEWORK from settings.py's literal, a union of its values.
+        rates = cast(Mapping[str, str | None], settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}))
+        return rates.get(self.scope)
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if not isinstance(request.auth, ApiKey):

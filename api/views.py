@@ -7,8 +7,10 @@ a validation error) is audited as ``auth.denied``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import (
@@ -18,10 +20,13 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
-from rest_framework.permissions import AllowAny
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny, BasePermission, OperandHolder, SingleOperandHolder
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from api.authentication import FAILURE_ATTR, ApiKeyAuthentication, ConsoleSessionAuthentication
@@ -97,6 +102,13 @@ def api_key_of(request: Request) -> ApiKey | None:
     return request.auth if isinstance(request.auth, ApiKey) else None
 
 
+def owner_of(request: Request) -> User:
+    """The caller as a user: the key's owner or the console user (``ApiAccess`` refused the rest)."""
+    if not isinstance(request.user, User):
+        raise exceptions.NotAuthenticated()
+    return request.user
+
+
 def actor_of(request: Request) -> str:
     api_key = api_key_of(request)
     return api_key_actor(api_key) if api_key is not None else request.user.get_username()
@@ -127,7 +139,7 @@ def _audit_request(request: Request, response: Response) -> None:
     signed_in = user is not None and user.is_authenticated
     record(
         event=events.AUTH_DENIED,
-        actor=failure.get("actor") or (user.get_username() if signed_in else ""),
+        actor=failure.get("actor") or (user.get_username() if user is not None and signed_in else ""),
         client_ip=client_ip(request),
         user_agent=user_agent,
         outcome=AuditEvent.Outcome.DENIED,
@@ -146,13 +158,17 @@ def _audit_request(request: Request, response: Response) -> None:
 class ApiViewMixin:
     """Authentication, access rule, per-key throttle and the audit row of every API view."""
 
-    authentication_classes = [ApiKeyAuthentication, ConsoleSessionAuthentication]
-    permission_classes = [ApiAccess]
-    throttle_classes = [ApiKeyRateThrottle]
+    # Typed as APIView's own attributes, which these override in every view.
+    authentication_classes: Sequence[type[BaseAuthentication]] = [
+        ApiKeyAuthentication,
+        ConsoleSessionAuthentication,
+    ]
+    permission_classes: Sequence[type[BasePermission] | OperandHolder | SingleOperandHolder] = [ApiAccess]
+    throttle_classes: Sequence[type[BaseThrottle]] = [ApiKeyRateThrottle]
     # JSON only: one request format to document and test. (A multipart body never reaches us
     # intact anyway: daphne's Twisted parses it first and answers a malformed one with an empty 400.)
-    parser_classes = [JsonParser]
-    schema = ApiAutoSchema()
+    parser_classes: Sequence[type[BaseParser]] = [JsonParser]
+    schema: ApiAutoSchema | None = ApiAutoSchema()
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
@@ -266,7 +282,7 @@ class TokenViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixi
         data = body.validated_data
         api_key = api_key_of(request)
         issued = mint_ci_token(
-            owner=request.user,
+            owner=owner_of(request),
             api_key=api_key,
             name=data["name"],
             scope=requested_scope(servers=data["servers"], tools=data.get("tools")),

@@ -75,7 +75,8 @@ class AuditFilterForm(forms.Form):
         return str(address)
 
     def clean(self) -> dict[str, object]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         since, until = data.get("since"), data.get("until")
         if since and until and since >= until:
             self.add_error("until", "Must be after the start.")

@@ -39,9 +39,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
     token = request.GET.get("token", "")
     if token.startswith(TOKEN_PREFIX) and mask_secrets(token) != token:
         # A whole token was pasted into the filter: keep it out of history and referers.
-        params = request.GET.copy()
-        params["token"] = mask_secrets(token)
-        return HttpResponseRedirect(f"{reverse('audit-list')}?{params.urlencode()}")
+        query = request.GET.copy()
+        query["token"] = mask_secrets(token)
+        return HttpResponseRedirect(f"{reverse('audit-list')}?{query.urlencode()}")
     valid = form.is_valid() if form.is_bound else True
     filters = form.to_filter() if valid else selectors.AuditFilter()
     page = selectors.EventPage(events=[])
@@ -82,7 +82,7 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     })
 
 
-def _export(request: HttpRequest, fmt: str) -> HttpResponse:
+def _export(request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
     form = AuditFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
         return HttpResponse("Invalid filter: " + form.errors.as_text(), status=400, content_type="text/plain")
@@ -101,12 +101,12 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 
 @console_reader_required
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return _export(request, "csv")
 
 
 @console_reader_required
-def export_jsonl(request: HttpRequest) -> HttpResponse:
+def export_jsonl(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return _export(request, "jsonl")
 
 

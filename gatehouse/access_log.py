@@ -12,8 +12,7 @@ import logging
 import time
 from typing import Any
 
-from asgiref.typing import ASGI3Application
-
+from gatehouse.asgi_routing import ASGIApp
 from gatehouse.secrets_mask import mask_query_string
 
 logger = logging.getLogger("gatehouse.access")
@@ -25,7 +24,7 @@ _PROBE_PATHS = frozenset({"/health", "/ready"})
 class AccessLogMiddleware:
     """One line per HTTP request: method, path, masked query string, status, bytes, duration."""
 
-    def __init__(self, app: ASGI3Application) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

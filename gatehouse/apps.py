@@ -2,12 +2,7 @@ from django.apps import AppConfig
 
 
 class GatehouseConfig(AppConfig):
-    """The project package as an app: console sign-in auditing and the bootstrap command."""
+    """The project package as an app: the bootstrap command. (Sign-ins are audited by ``audit``.)"""
 
     name = "gatehouse"
     verbose_name = "Gatehouse"
-
-    def ready(self) -> None:
-        from gatehouse import console_audit
-
-        console_audit.connect()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -52,7 +52,7 @@ class ApiKeyCreateForm(forms.Form):
 
     def __init__(self, *args: Any, servers: list[UpstreamServer], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["servers"].choices = [(s.name, s.name) for s in servers]
+        cast(forms.MultipleChoiceField, self.fields["servers"]).choices = [(s.name, s.name) for s in servers]
 
     def clean_owner(self) -> Any:
         username = self.cleaned_data["owner"].strip()

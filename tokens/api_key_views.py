@@ -127,8 +127,9 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
                 response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
                 response["Referrer-Policy"] = "no-referrer"
                 return response
-        form.data = form.data.copy()
-        form.data["nonce"] = _new_nonce(request)
+        resubmit = request.POST.copy()  # the form's data, immutable: re-bind it with a fresh nonce
+        resubmit["nonce"] = _new_nonce(request)
+        form.data = resubmit
     else:
         form = ApiKeyCreateForm(
             initial={"nonce": _new_nonce(request), "owner": request.user.get_username()}, servers=servers

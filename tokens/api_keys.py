@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -88,7 +88,7 @@ def _validate_ceiling(ceiling: TokenScope | None) -> None:
 def create_api_key(
     *,
     name: str,
-    owner: AbstractBaseUser,
+    owner: User,
     scope_ceiling: TokenScope | None,
     max_ttl: timedelta,
     actor: str,
@@ -274,7 +274,7 @@ def default_ttl(*, api_key: ApiKey | None) -> timedelta:
 
 def mint_ci_token(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     api_key: ApiKey | None,
     name: str,
     scope: TokenScope,

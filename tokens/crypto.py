@@ -55,6 +55,8 @@ def load_private_key(encrypted_pem: str) -> PrivateKey:
 
 def public_jwk(*, pem: str, kid: str, algorithm: str) -> dict[str, Any]:
     key = load_public_key(pem)
-    codec = OKPAlgorithm if algorithm == "EdDSA" else ECAlgorithm
-    jwk: dict[str, Any] = codec.to_jwk(key, as_dict=True)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
+    else:
+        jwk = ECAlgorithm.to_jwk(key, as_dict=True)
     return jwk | {"kid": kid, "alg": algorithm, "use": "sig"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -37,8 +37,10 @@ class TokenFilterForm(forms.Form):
 
     def __init__(self, *args: Any, owners: list[str], servers: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = [("", "Any owner")] + [(o, o) for o in owners]
-        self.fields["server"].choices = [("", "Any server")] + [(s, s) for s in servers]
+        owner = cast(forms.ChoiceField, self.fields["owner"])
+        server = cast(forms.ChoiceField, self.fields["server"])
+        owner.choices = [("", "Any owner")] + [(o, o) for o in owners]
+        server.choices = [("", "Any server")] + [(s, s) for s in servers]
 
     def filters(self) -> dict[str, Any]:
         if not self.is_valid():
@@ -86,7 +88,9 @@ class IssueTokenForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.servers = servers
         self.listings = listings
-        self.fields["owner"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        cast(forms.ModelChoiceField, self.fields["owner"]).queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("username")
+        )
         self.fields["ttl"].initial = format_ttl(settings.TOKEN_DEFAULT_TTL)
         limits = f"Seconds or 30m, 12h, 7d; at most {format_ttl(settings.TOKEN_MAX_TTL)}"
         self.fields["ttl"].help_text = (
@@ -150,7 +154,8 @@ class IssueTokenForm(forms.Form):
             raise ValidationError(exc.detail) from exc
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         scope: dict[str, list[str] | None] = {}
         for server in self.servers:
             name = server.name

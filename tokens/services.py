@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import jwt
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -172,7 +172,7 @@ def _resolve_ttl(ttl: timedelta | None) -> timedelta | None:
 def _mint(
     *,
     name: str,
-    owner: AbstractBaseUser,
+    owner: User,
     scope: TokenScope,
     ttl: timedelta | None,
     actor: str,
@@ -217,7 +217,7 @@ def _mint(
 def issue_token(
     *,
     name: str,
-    owner: AbstractBaseUser,
+    owner: User,
     scope: TokenScope,
     ttl: timedelta | None,
     actor: str,
@@ -228,7 +228,8 @@ def issue_token(
     name = name.strip()
     if not name:
         raise InvalidTokenRequest("A token needs a name.")
-    if len(name) > Token._meta.get_field("name").max_length:
+    max_length = Token._meta.get_field("name").max_length
+    if max_length is not None and len(name) > max_length:
         raise InvalidTokenRequest("A token name is at most 100 characters.")
     _validate_scope(scope)
     ttl = _resolve_ttl(ttl)

@@ -161,8 +161,9 @@ def token_issue(request: HttpRequest) -> HttpResponse:
                 else:
                     _consume_nonce(request, nonce, token_id=issued.token.pk)
                     return _show_once(request, issued=issued, rotated_from=None)
-        form.data = form.data.copy()
-        form.data["nonce"] = _new_nonce(request)
+        resubmit = request.POST.copy()  # the form's data, immutable: re-bind it with a fresh nonce
+        resubmit["nonce"] = _new_nonce(request)
+        form.data = resubmit
     else:
         preselected = request.GET.get("server", "")
         initial: dict[str, object] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -72,7 +72,8 @@ class ServerEditForm(forms.Form):
 
     def __init__(self, *args: Any, header_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["remove_headers"].choices = [(n, n) for n in header_names]
+        remove = cast(forms.MultipleChoiceField, self.fields["remove_headers"])
+        remove.choices = [(n, n) for n in header_names]
         if not header_names:
             del self.fields["remove_headers"]
 

@@ -1,8 +1,8 @@
 """PostgreSQL goes away under a running Gatehouse.
 
 - REST API call while the database is unreachable: JSON 503 ``database_unavailable`` with
-  ``Retry-After``, no HTML page, no traceback, nothing minted. A console page: a 503 page. Recovery: the first call after the
-  database is back succeeds.
+  ``Retry-After``, no HTML page, no traceback, nothing minted; a console page: a 503 page.
+  Recovery: the first call after the database is back succeeds.
 - A management command meanwhile: one line on stderr, exit 1, no traceback, no database URL.
   Recovery: the same command works once the database is back.
 

@@ -54,6 +54,6 @@ def on_logged_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs:
 
 
 def connect() -> None:
-    user_logged_in.connect(on_logged_in, dispatch_uid="gatehouse.console_login")
-    user_login_failed.connect(on_login_failed, dispatch_uid="gatehouse.console_login_failed")
-    user_logged_out.connect(on_logged_out, dispatch_uid="gatehouse.console_logout")
+    user_logged_in.connect(on_logged_in, dispatch_uid="audit.console_login")
+    user_login_failed.connect(on_login_failed, dispatch_uid="audit.console_login_failed")
+    user_logged_out.connect(on_logged_out, dispatch_uid="audit.console_logout")
