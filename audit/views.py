@@ -17,9 +17,9 @@ from audit.charts import usage_chart
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent
 from audit.services import record
+from audit.subjects import token_by_jti
 from gatehouse.permissions import console_reader_required
 from gatehouse.secrets_mask import TOKEN_PREFIX, mask_secrets
-from tokens.models import Token
 
 USAGE_PERIODS = (1, 7, 30, 90)
 
@@ -71,7 +71,7 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
     fields = {name: getattr(event, name) for name in (
         "created_at", "event", "actor", "token_jti", "owner", "server", "tool", "session_id",
         "client_ip", "user_agent", "outcome", "status", "latency_ms", "detail")}
-    token = Token.objects.filter(jti=event.token_jti).only("id").first() if event.token_jti else None
+    token = token_by_jti(event.token_jti)
     return render(request, "console/audit/detail.html", {
         "event": event,
         "detail_json": json.dumps(event.detail, indent=2, sort_keys=True, ensure_ascii=False),
@@ -113,9 +113,9 @@ def export_jsonl(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 @console_reader_required
 def token_lookup(request: HttpRequest, jti: str) -> HttpResponse:
     """From an event to its token: the token's console page if it exists, else its usage."""
-    token_id = Token.objects.filter(jti=jti).values_list("id", flat=True).first()
-    if token_id is not None:
-        return HttpResponseRedirect(reverse("console-token-detail", args=[token_id]))
+    token = token_by_jti(jti)
+    if token is not None:
+        return HttpResponseRedirect(reverse("console-token-detail", args=[token.pk]))
     return HttpResponseRedirect(reverse("audit-token-usage", args=[jti]))
 
 
@@ -130,7 +130,7 @@ def token_usage(request: HttpRequest, jti: str) -> HttpResponse:
     days = int(request.GET.get("days", "30")) if request.GET.get("days", "30").isdigit() else 30
     days = days if days in USAGE_PERIODS else 30
     usage = selectors.token_usage(jti=jti, days=days)
-    token = Token.objects.filter(jti=jti).select_related("owner").first()
+    token = token_by_jti(jti)
     return render(request, "console/audit/usage.html", {
         "usage": usage,
         "chart": usage_chart(usage.buckets, hourly=usage.hourly),

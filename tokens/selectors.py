@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
+from audit.subjects import TokenSubject
 from gatehouse.secrets_mask import TOKEN_PREFIX
 from tokens import crypto
 from tokens.exceptions import AmbiguousTokenReference, TokenNotFound
@@ -212,3 +213,14 @@ def jwks() -> dict[str, list[dict[str, Any]]]:
     return {
         "keys": [crypto.public_jwk(pem=pem, kid=kid, algorithm=alg) for kid, alg, pem in keys]
     }
+
+
+def token_subject(jti: str) -> TokenSubject | None:
+    """What the audit pages show about the token an event names (installed into ``audit.subjects``)."""
+    token = Token.objects.filter(jti=jti).select_related("owner").first()
+    if token is None:
+        return None
+    return TokenSubject(
+        pk=token.pk, name=token.name, status_display=token.get_status_display(),
+        owner=token.owner.get_username(),
+    )
