@@ -19,6 +19,7 @@ from gateway.credentials import Credential
 from gateway.errors import Refusal
 from gateway.exchange import Incoming, Responder
 from gateway.protocol import RpcBody
+from tokens.services import AuthenticatedToken
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Context:
 
     def subject(self, refusal: Refusal | None = None) -> AuditSubject:
         """The audit identity: the admitted token and server, else what ``refusal`` learned of them."""
+        token: AuthenticatedToken | None
         if self.admission is not None:
             token, server = self.admission.token, self.admission.server.name
         else:

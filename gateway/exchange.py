@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -157,7 +158,7 @@ async def wait_for_disconnect(receive: Any) -> None:
 
 
 def forward_headers(
-    incoming: Incoming, *, server_headers: dict[str, str], upstream_session_id: str | None, credential: str
+    incoming: Incoming, *, server_headers: Mapping[str, str], upstream_session_id: str | None, credential: str
 ) -> list[tuple[str, str]]:
     """Headers for the upstream hop: client headers minus credentials and hop-by-hop ones.
 
