@@ -1,12 +1,15 @@
 """The MCP gateway: token checks, session binding, tool scope and unbuffered streaming to upstreams.
 
-Routes (``gateway.asgi``, plain ASGI callables mounted ahead of Django): ``/mcp/<server>/`` and
-``/mcp/`` (Streamable HTTP, both protocol generations), ``/sse/<server>/`` and
-``/messages/<server>/`` (legacy HTTP+SSE). ``gateway.proxy`` holds the request flows;
-``admission`` the one database hop per request; ``auth`` credential extraction; ``protocol`` the
-JSON-RPC reading and header/body agreement; ``policy`` tool scope; ``sse`` event parsing;
-``sessions`` the session bindings; ``watch`` the ≤0.5 s re-checks of open streams; ``errors``
-the single mapping of refusals to HTTP; ``upstream_http`` the shared upstream client.
+Routes (``gateway.asgi``, plain ASGI callables mounted ahead of Django) come from the transport
+registry: each transport names its flow module, ``gateway.flows.streamable`` (``/mcp/<server>/``
+and ``/mcp/``, both protocol generations) and ``gateway.flows.sse`` (``/sse/<server>/``,
+``/messages/<server>/``). Every flow opens with the one admission step of ``pipeline``
+(``admission`` is its database hop) and relays with ``relay``; ``context`` is what a request
+accumulates and whom its audit rows name; ``credentials`` the registry of the ways a client
+presents its token; ``errors`` the one refusal type and its rendering, ``refusals`` their audit;
+``protocol`` the JSON-RPC reading and header/body agreement; ``policy`` tool scope; ``sse``
+event parsing; ``sessions`` the session bindings; ``watch`` the ≤0.5 s re-checks of open
+streams; ``exchange`` the HTTP plumbing of each hop (the pooled client is ``upstreams.http``).
 
 Upstream transport, chosen by measurement (``bench/gateway/run.py``: concurrency 16, 2000
 ``tools/call`` POSTs per run, a fast upstream, 2-core machine): httpx's API over

@@ -9,7 +9,7 @@ connections stay open (reconnecting per request cost more than the rest of the c
 token's successful verdict is reused for at most ``VERDICT_TTL`` seconds in this process (the
 server's row is read every time, ``upstreams.target.enabled_target``: a cached row id goes stale
 when a server is re-created). That
-keeps DESIGN's promise that a revocation reaches new requests and open streams within 1 s on
+keeps the promise that a revocation reaches new requests and open streams within 1 s on
 every instance, without two queries and a signature check on every request of a busy token.
 """
 
@@ -29,11 +29,12 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from gateway import ratelimit, sessions
-from gateway.auth import MAX_CREDENTIAL_LENGTH, Credential
-from gateway.errors import BadRequest, InsufficientScope, Unauthorized, UnknownServer
+from gateway.credentials import MAX_CREDENTIAL_LENGTH, Credential
+from gateway.errors import BadRequest, InsufficientScope, Refusal, Unauthorized, UnknownServer
 from tokens.exceptions import AuthenticationFailed
 from tokens.services import AuthenticatedToken, authenticate_token, mark_token_used
 from upstreams.target import UpstreamTarget, enabled_target
+from upstreams.transports import Transport
 
 T = TypeVar("T")
 
@@ -144,8 +145,12 @@ def admit(
     credential: Credential | None,
     server_name: str | None,
     session_id: str | None,
-    transport: str,
+    transport: Transport,
 ) -> Admission:
+    """Admit a request to ``transport``'s endpoint, or raise the ``Refusal`` that answers it.
+
+    A refusal raised once the token is known names it (and the server), so its audit row does.
+    """
     ratelimit.hit(bucket="ip", key=client_ip or "", rate=settings.IP_RATE)
     token = authenticate(credential)
     try:
@@ -160,7 +165,7 @@ def admit(
         server = enabled_target(name)
         if server is None:
             raise UnknownServer(f"No enabled upstream server named {name!r}.")
-        if server.transport.name != transport:
+        if server.transport != transport:
             spoken = server.transport
             raise BadRequest(
                 f"The server {name!r} speaks {spoken.label}; use {spoken.client_path(name)}.",
@@ -169,12 +174,11 @@ def admit(
         binding = None
         if session_id:
             binding = sessions.find_binding(
-                session_id=session_id, token=token, server_id=server.id, transport=transport
+                session_id=session_id, token=token, server_id=server.id, transport=transport.name
             )
         _mark_used(token.token_id)
-    except Exception as exc:
-        exc.token = token  # type: ignore[attr-defined]  # lets the refusal audit name the token
-        exc.server_name = server_name or token.scope.only_server() or ""  # type: ignore[attr-defined]
+    except Refusal as refusal:
+        refusal.with_subject(token=token, server=server_name or token.scope.only_server() or "")
         raise
     return Admission(token=token, server=server, binding=binding)
 

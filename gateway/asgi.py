@@ -1,17 +1,47 @@
-"""Gateway routes, mounted ahead of Django by ``gatehouse.asgi`` (plain ASGI callables)."""
+"""Gateway routes, mounted ahead of Django by ``gatehouse.asgi`` (plain ASGI callables).
+
+Built from the transport registry: each transport's flow module (``Transport.flow``) brings its
+``routes``; a catch-all comes last so that anything else under a flow's prefixes gets a JSON 404
+(clients of these paths expect JSON, not the console's HTML 404 page).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import import_module
 
 from django.urls import URLPattern
 
 from gatehouse.asgi_routing import asgi_route
-from gateway.proxy import no_route, sse_messages, sse_stream, streamable_http
+from gateway.context import Context
+from gateway.errors import NoSuchPath
+from gateway.exchange import Responder
+from gateway.pipeline import Receive, asgi_app
+from upstreams import transports
 
-_SERVER = r"(?P<server>[-a-zA-Z0-9_]{1,64})"
 
-urlpatterns: list[URLPattern] = [
-    asgi_route(rf"^mcp/{_SERVER}/?$", streamable_http),
-    asgi_route(r"^mcp/?$", streamable_http),
-    asgi_route(rf"^sse/{_SERVER}/?$", sse_stream),
-    asgi_route(rf"^messages/{_SERVER}/?$", sse_messages),
-    # Clients of these prefixes expect JSON, not the console's HTML 404 page.
-    asgi_route(r"^(?:mcp|sse|messages)(?:/.*)?$", no_route),
-]
+async def _no_route(ctx: Context, receive: Receive, responder: Responder) -> None:
+    raise NoSuchPath(
+        "No gateway endpoint here: use /mcp/<server>/, /mcp/, /sse/<server>/ or /messages/<server>/."
+    )
+
+
+no_route = asgi_app(
+    _no_route, doc="Anything else under a flow's prefixes (``/mcp``, ``/sse``, ``/messages``): a JSON 404."
+)
+
+
+def build_urlpatterns() -> list[URLPattern]:
+    """Every registered transport's flow routes, in registry order, then the catch-all 404."""
+    patterns: list[URLPattern] = []
+    prefixes: list[str] = []
+    for transport in transports.all_transports():
+        flow = import_module(transport.flow)
+        patterns.extend(flow.routes)
+        prefixes.extend(p for p in flow.prefixes if p not in prefixes)
+    owned = "|".join(re.escape(prefix) for prefix in prefixes)
+    patterns.append(asgi_route(rf"^(?:{owned})(?:/.*)?$", no_route))
+    return patterns
+
+
+urlpatterns: list[URLPattern] = build_urlpatterns()

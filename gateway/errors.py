@@ -1,148 +1,200 @@
 """Gateway refusals and the one place they become HTTP responses.
 
-Every refusal is a ``GatewayError`` with a status, a stable ``code`` and a ``detail`` for humans;
-``http_error`` renders it as ``{"error": code, "detail": detail}`` (plus ``WWW-Authenticate`` or
-``Retry-After`` where the status calls for it). ``JsonRpcRefusal`` is for places where an MCP
-client expects a JSON-RPC error object instead (malformed bodies, refused tool calls).
+Every refusal is a ``Refusal``: a status, a stable ``code``, a ``detail`` for humans, the headers
+its status calls for (``WWW-Authenticate``, ``Retry-After``, ``Allow``), how it is audited
+(``audit_event``, ``reason``, ``audit``) and, once admission has learned them, the token and server
+it concerns. The subclasses below only name the common kinds and fill in those fields.
+
+A refusal an MCP client must read as a JSON-RPC error object (malformed bodies, refused tool
+calls) is the same type with ``rpc_code`` set (and ``request_ids``, ``data``). ``render`` is the
+only place either form becomes bytes: ``{"error": code, "detail": detail}``, or the JSON-RPC
+error object (a batch of them when several requests are answered).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from audit import events
 
+if TYPE_CHECKING:
+    from tokens.services import AuthenticatedToken
+
 Headers = list[tuple[bytes, bytes]]
 
 
-class GatewayError(Exception):
-    status = 500
-    code = "error"
-    audit_event = events.AUTH_DENIED
+class Refusal(Exception):
+    """A request the gateway answers itself instead of forwarding it."""
 
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(detail or self.code)
+    status: int = 500
+    code: str = "error"
+    audit_event: str = events.AUTH_DENIED
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        reason: str | None = None,
+        audit_event: str | None = None,
+        audit: bool = True,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        tool: str | None = None,
+        rpc_code: int | None = None,
+        request_ids: Sequence[Any] = (),
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        if audit_event is not None:
+            self.audit_event = audit_event
         self.detail = detail or self.code
+        super().__init__(self.detail)
+        # The audit row's ``reason``: the code, unless the refusal knows a finer one.
+        self.reason = reason or self.code
+        # False for refusals not worth a row (the second and later 429 of a rate window).
+        self.audit = audit
+        self.headers: Headers = list(headers)
+        # The tool the refusal is about; None means the tool the request body names.
+        self.tool = tool
+        self.rpc_code = rpc_code
+        self.request_ids: list[Any] = list(request_ids)
+        self.data = data
+        # What admission had learned when it refused: the audit row names them.
+        self.token: AuthenticatedToken | None = None
+        self.server = ""
 
-    def extra_headers(self) -> Headers:
-        return []
+    @property
+    def is_jsonrpc(self) -> bool:
+        return self.rpc_code is not None
+
+    def with_subject(self, *, token: AuthenticatedToken | None, server: str) -> Refusal:
+        """This refusal, naming the token and server it concerns (for re-raising)."""
+        self.token = token
+        self.server = server
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, code={self.code!r}, detail={self.detail!r})"
 
 
 def resource_metadata_url() -> str:
     return f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource"
 
 
-class Unauthorized(GatewayError):
+class Unauthorized(Refusal):
     status = 401
     code = "invalid_token"
 
     def __init__(self, detail: str = "", *, presented: bool) -> None:
-        if not presented:
+        challenge = f'Bearer resource_metadata="{resource_metadata_url()}"'
+        if presented:
+            challenge += ', error="invalid_token"'
+        else:
             # Worded so the secret masker leaves it whole in the audit row and the log line.
             detail = detail or (
                 "A Gatehouse token is required: send it as a Bearer token in the Authorization header, "
                 "in the X-API-Key header or in the key query parameter."
             )
-        super().__init__(detail)
+        super().__init__(
+            detail,
+            code="invalid_token" if presented else "missing_token",
+            headers=[(b"www-authenticate", challenge.encode())],
+        )
         self.presented = presented
-        if not presented:
-            self.code = "missing_token"
-
-    def extra_headers(self) -> Headers:
-        challenge = f'Bearer resource_metadata="{resource_metadata_url()}"'
-        if self.presented:
-            challenge += ', error="invalid_token"'
-        return [(b"www-authenticate", challenge.encode())]
 
 
-class InsufficientScope(GatewayError):
+class InsufficientScope(Refusal):
     status = 403
     code = "insufficient_scope"
 
-    def extra_headers(self) -> Headers:
+    def __init__(self, detail: str = "") -> None:
         challenge = f'Bearer error="insufficient_scope", resource_metadata="{resource_metadata_url()}"'
-        return [(b"www-authenticate", challenge.encode())]
+        super().__init__(detail, headers=[(b"www-authenticate", challenge.encode())])
 
 
-class OriginNotAllowed(GatewayError):
+class OriginNotAllowed(Refusal):
     status = 403
     code = "origin_not_allowed"
 
 
-class UnknownServer(GatewayError):
+class UnknownServer(Refusal):
     status = 404
     code = "unknown_server"
 
 
-class NoSuchPath(GatewayError):
+class NoSuchPath(Refusal):
     status = 404
     code = "not_found"
     audit_event = events.MCP_REQUEST
 
 
-class SessionNotFound(GatewayError):
+class SessionNotFound(Refusal):
+    """Unknown, ended, foreign-token and other-server sessions: one answer, the audit knows which."""
+
     status = 404
     code = "session_not_found"
     audit_event = events.SESSION_MISMATCH
 
+    def __init__(self, detail: str = "", *, reason: str | None = None) -> None:
+        super().__init__(detail, reason=reason)
 
-class MethodNotAllowed(GatewayError):
+
+class MethodNotAllowed(Refusal):
     status = 405
     code = "method_not_allowed"
 
     def __init__(self, detail: str = "", *, allow: str) -> None:
-        super().__init__(detail)
+        super().__init__(detail, headers=[(b"allow", allow.encode())])
         self.allow = allow
 
-    def extra_headers(self) -> Headers:
-        return [(b"allow", self.allow.encode())]
 
-
-class BadRequest(GatewayError):
+class BadRequest(Refusal):
     status = 400
     code = "invalid_request"
 
     def __init__(self, detail: str = "", *, code: str = "invalid_request") -> None:
-        super().__init__(detail)
-        self.code = code
+        super().__init__(detail, code=code)
 
 
-class BodyTooLarge(GatewayError):
+class BodyTooLarge(Refusal):
     status = 413
     code = "body_too_large"
 
 
-class RateLimited(GatewayError):
+class RateLimited(Refusal):
     status = 429
     code = "rate_limited"
 
     def __init__(self, detail: str = "", *, retry_after: int, first_in_window: bool) -> None:
-        super().__init__(detail)
         self.retry_after = max(1, retry_after)
         # Only the first refusal of a window is audited, so a flood cannot flood the audit log.
         self.first_in_window = first_in_window
+        super().__init__(
+            detail, audit=first_in_window, headers=[(b"retry-after", str(self.retry_after).encode())]
+        )
 
-    def extra_headers(self) -> Headers:
-        return [(b"retry-after", str(self.retry_after).encode())]
 
-
-class UpstreamUnavailable(GatewayError):
+class UpstreamUnavailable(Refusal):
     status = 502
     code = "upstream_unavailable"
     audit_event = events.MCP_REQUEST
 
 
-class UpstreamTimeout(GatewayError):
+class UpstreamTimeout(Refusal):
     status = 504
     code = "upstream_timeout"
     audit_event = events.MCP_REQUEST
 
 
-class InternalError(GatewayError):
+class InternalError(Refusal):
     """A fault of the gateway itself: logged with its traceback, answered without it."""
 
     status = 500
@@ -150,44 +202,25 @@ class InternalError(GatewayError):
     audit_event = events.MCP_REQUEST
 
 
-@dataclass
-class JsonRpcRefusal(Exception):
-    """A refusal the client receives as a JSON-RPC error object (or a batch of them)."""
-
-    status: int
-    code: int
-    message: str
-    request_ids: list[Any]
-    reason: str
-    audit_event: str = events.AUTH_DENIED
-    tool: str = ""
-    data: dict[str, Any] | None = None
-
-    def body(self) -> bytes:
-        errors = [self._error(request_id) for request_id in (self.request_ids or [None])]
-        return json.dumps(errors[0] if len(errors) == 1 else errors, separators=(",", ":")).encode()
-
-    def _error(self, request_id: Any) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return {"jsonrpc": "2.0", "id": request_id, "error": error}
-
-
-def json_body(payload: dict[str, Any]) -> bytes:
+def json_body(payload: dict[str, Any] | list[Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def http_error(exc: GatewayError) -> tuple[int, Headers, bytes]:
-    """Status, headers and body for a refusal: the gateway never answers with an HTML page."""
-    headers: Headers = [
-        (b"content-type", b"application/json"),
-        (b"cache-control", b"no-store"),
-        *exc.extra_headers(),
+def jsonrpc_body(refusal: Refusal) -> bytes:
+    """The JSON-RPC error object(s) of a refusal: one per request it answers (one with a null id if none)."""
+    error: dict[str, Any] = {"code": refusal.rpc_code, "message": refusal.detail}
+    if refusal.data is not None:
+        error["data"] = refusal.data
+    errors = [
+        {"jsonrpc": "2.0", "id": request_id, "error": error} for request_id in refusal.request_ids or [None]
     ]
-    return exc.status, headers, json_body({"error": exc.code, "detail": exc.detail})
+    return json_body(errors[0] if len(errors) == 1 else errors)
 
 
-def jsonrpc_error(exc: JsonRpcRefusal) -> tuple[int, Headers, bytes]:
+def render(refusal: Refusal) -> tuple[int, Headers, bytes]:
+    """Status, headers and body for a refusal: the gateway never answers with an HTML page."""
     headers: Headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-    return exc.status, headers, exc.body()
+    if refusal.is_jsonrpc:
+        return refusal.status, headers, jsonrpc_body(refusal)
+    headers.extend(refusal.headers)
+    return refusal.status, headers, json_body({"error": refusal.code, "detail": refusal.detail})

@@ -1,6 +1,6 @@
 """The HTTP plumbing of one proxied exchange: the incoming request, the response, the upstream hop.
 
-Nothing here decides policy; ``gateway.proxy`` does. This module turns an ASGI scope into an
+Nothing here decides policy; the flows (``gateway.flows``) do. This module turns an ASGI scope into an
 ``Incoming`` request, reads bounded bodies, builds the header sets that may cross each hop, and
 opens the upstream request with a bounded time to response headers.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,12 +19,12 @@ import httpx
 from django.conf import settings
 
 from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
-from gateway.auth import CREDENTIAL_HEADERS, strip_query_credentials
+from gateway.credentials import credential_header_names, strip_query_credentials
 from gateway.errors import (
     BadRequest,
     BodyTooLarge,
-    GatewayError,
     OriginNotAllowed,
+    Refusal,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -36,9 +37,10 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
      "trailer", "transfer-encoding", "upgrade"}
 )
-# Request headers that never cross to the upstream: credentials, our own session id, browser
-# state for the gateway's origin, and framing the HTTP client recomputes.
-_NOT_FORWARDED = HOP_BY_HOP | CREDENTIAL_HEADERS | frozenset(
+# Request headers that never cross to the upstream: credentials (``credential_header_names``, from
+# the credential registry), our own session id, browser state for the gateway's origin, and
+# framing the HTTP client recomputes.
+_NOT_FORWARDED = HOP_BY_HOP | frozenset(
     {"host", "content-length", "cookie", "origin", "mcp-session-id", "accept-encoding", "forwarded",
      "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"}
 )
@@ -72,7 +74,7 @@ class ClientGone(Exception):
     """The client disconnected before the exchange finished."""
 
 
-class UpstreamRejected(GatewayError):
+class UpstreamRejected(Refusal):
     status = 502
     code = "upstream_rejected"
 
@@ -156,7 +158,7 @@ async def wait_for_disconnect(receive: Any) -> None:
 
 
 def forward_headers(
-    incoming: Incoming, *, server_headers: dict[str, str], upstream_session_id: str | None, credential: str
+    incoming: Incoming, *, server_headers: Mapping[str, str], upstream_session_id: str | None, credential: str
 ) -> list[tuple[str, str]]:
     """Headers for the upstream hop: client headers minus credentials and hop-by-hop ones.
 
@@ -169,9 +171,11 @@ def forward_headers(
         for token in v.split(",")
     }
     configured = {name.lower() for name in server_headers}
+    credentials = credential_header_names()
     headers = [
         (k, v) for k, v in incoming.headers
-        if k not in _NOT_FORWARDED and k not in connection_listed and k not in configured
+        if k not in _NOT_FORWARDED and k not in credentials and k not in connection_listed
+        and k not in configured
     ]
     # The token, or its JWT without the gth_ prefix (which re-adding makes valid again).
     bare = credential.removeprefix(TOKEN_PREFIX)

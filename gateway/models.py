@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from upstreams import transports
+
 # Longer upstream session ids are refused, never cut: a cut id is another (unknown) session.
 UPSTREAM_SESSION_ID_MAX = 2048
 
@@ -24,7 +26,7 @@ class SessionBinding(models.Model):
     # The upstream's own id (Streamable HTTP) or messages path (legacy SSE), which can be long.
     upstream_session_id = models.CharField(max_length=UPSTREAM_SESSION_ID_MAX, blank=True)
     protocol_version = models.CharField(max_length=32, blank=True)
-    transport = models.CharField(max_length=16, default="streamable")
+    transport = models.CharField(max_length=16, default=transports.DEFAULT.name)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from audit import events
-from gateway.errors import JsonRpcRefusal
+from gateway.errors import Refusal
 from gateway.protocol import INVALID_PARAMS, MODERN_VERSIONS, RpcBody
 from tokens.scope import TokenScope
 
@@ -22,7 +22,7 @@ class UncheckableAnswer(Exception):
 def refuse_denied_tools(
     *, body: RpcBody, scope: TokenScope, server: str, protocol_version: str | None
 ) -> None:
-    """Raise a JSON-RPC refusal if any ``tools/call`` in the body names a tool outside the scope.
+    """Raise a JSON-RPC ``Refusal`` if any ``tools/call`` in the body names a tool outside the scope.
 
     A batch with one refused element is refused as a whole: each request in it gets an error.
     """
@@ -35,14 +35,14 @@ def refuse_denied_tools(
     # The modern revision maps INVALID_PARAMS to HTTP 400; older ones answer JSON-RPC errors with
     # 200. A body of notifications has no request to answer: the transport wants an HTTP error.
     status = 400 if protocol_version in MODERN_VERSIONS or not body.has_requests else 200
-    raise JsonRpcRefusal(
+    raise Refusal(
+        f"Tool {tool!r} is not allowed for this token.",
         status=status,
-        code=INVALID_PARAMS,
-        message=f"Tool {tool!r} is not allowed for this token.",
-        request_ids=body.request_ids(),
-        reason="tool_not_in_scope",
+        code="tool_not_in_scope",
         audit_event=events.MCP_TOOL_DENIED,
         tool=tool,
+        rpc_code=INVALID_PARAMS,
+        request_ids=body.request_ids(),
         data={"error": "insufficient_scope", "tool": tool, "server": server},
     )
 

@@ -67,9 +67,7 @@ def find_binding(*, session_id: str, token: AuthenticatedToken, server_id: int, 
 
 
 def _not_found(reason: str) -> SessionNotFound:
-    exc = SessionNotFound("Unknown or ended session; start a new one.")
-    exc.reason = reason  # type: ignore[attr-defined]
-    return exc
+    return SessionNotFound("Unknown or ended session; start a new one.", reason=reason)
 
 
 def create_binding(

@@ -9,9 +9,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
 
-from gateway import proxy
 from gateway.admission import close_pool_connections
-from gateway.proxy import streamable_http
+from gateway.flows import streamable as streamable_flow
+from gateway.flows.streamable import streamable_http
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import INIT
 
@@ -23,7 +23,7 @@ def broken_upstream_hop(monkeypatch):
     async def explode(**kwargs):
         raise KeyError("a bug in the gateway")
 
-    monkeypatch.setattr(proxy, "open_upstream", explode)
+    monkeypatch.setattr(streamable_flow, "open_upstream", explode)
     yield
     close_pool_connections()  # else PostgreSQL refuses to drop the test database at the end
 

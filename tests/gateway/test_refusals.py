@@ -1,4 +1,4 @@
-"""Every refusal is a clean JSON answer with the status DESIGN fixes, and it is audited."""
+"""Every refusal is a clean JSON answer with the status the contract fixes, and it is audited."""
 
 from __future__ import annotations
 

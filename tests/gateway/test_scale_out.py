@@ -1,7 +1,8 @@
 """Two gateway instances behind a load balancer without sticky sessions: any instance serves any request.
 
-DESIGN: several daphne instances share the database (session mapping, revocations) and Redis
-(channel layer); a session started on one instance is served, ended and watched on every other.
+The contract (docs/architecture.md): several daphne instances share the database (session mapping,
+revocations) and Redis (channel layer); a session started on one instance is served, ended and
+watched on every other.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def test_revoked_token_is_refused_on_new_requests_within_a_second(gw):
     session_id = initialize(gw.mcp("demo"), token.secret)
     revoked_at = time.monotonic()
     revoke_token(token=token.token, actor="tests")
-    # A process may reuse a token's verdict for 0.5 s (DESIGN allows 1 s); poll until refused.
+    # A process may reuse a token's verdict for 0.5 s (the contract allows 1 s); poll until refused.
     while (
         response := call(gw.mcp("demo"), token.secret, session_id, "echo", {"text": "x"})
     ).status_code != 401:
@@ -143,7 +143,7 @@ def test_open_get_stream_closes_within_a_second_of_revocation(gw):
     revoke_token(token=token.token, actor="tests")
     closed_at = stream.wait_closed(timeout=10)
     assert closed_at is not None, "stream still open after revocation"
-    # DESIGN promises 1 s (0.5 s re-check); the margin absorbs a loaded CI machine.
+    # The contract promises 1 s (0.5 s re-check); the margin absorbs a loaded CI machine.
     assert closed_at - revoked_at < 2.0
     assert stream.status in (200, 401)  # cut mid-stream, or refused if its headers had not come yet
 
@@ -171,7 +171,7 @@ def test_streaming_tool_call_is_cut_within_a_second_of_revocation(gw):
 
 
 def test_client_disconnect_inside_a_session_cancels_the_upstream_call(gw):
-    """DESIGN: a disconnect cancels the upstream request, also where the protocol has sessions."""
+    """The contract: a disconnect cancels the upstream request, also where the protocol has sessions."""
     token = gw.token({"demo": None})
     tag = uuid.uuid4().hex
     session_id = initialize(gw.mcp("demo"), token.secret)

@@ -138,7 +138,7 @@ def test_a_refused_notification_on_legacy_sse_fails_its_post_and_stays_off_the_s
 
 
 def test_closing_the_legacy_stream_cancels_the_upstream_call(gw):
-    """DESIGN: a client disconnect cancels the upstream request; on legacy SSE the stream is the session."""
+    """A client disconnect cancels the upstream request; on legacy SSE the stream is the session."""
     token = gw.token({"demo-sse": None})
     tag = uuid.uuid4().hex
     auth = {"Authorization": f"Bearer {token.secret}"}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gateway.errors import JsonRpcRefusal
+from gateway.errors import Refusal, jsonrpc_body
 from gateway.policy import filter_tools_payload, refuse_denied_tools
 from gateway.protocol import parse_body
 from tokens.scope import TokenScope
@@ -53,14 +53,14 @@ def test_other_messages_are_left_alone():
 
 def test_call_outside_the_allowlist_is_refused_with_its_id():
     body = parse_body(b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"secret_tool"}}')
-    with pytest.raises(JsonRpcRefusal) as refused:
+    with pytest.raises(Refusal) as refused:
         refuse_denied_tools(
             body=body,
             scope=TokenScope.from_mapping({"demo": ["echo"]}),
             server="demo",
             protocol_version="2025-06-18",
         )
-    reply = json.loads(refused.value.body())
+    reply = json.loads(jsonrpc_body(refused.value))
     assert reply["id"] == 9 and reply["error"]["code"] == -32602
     assert refused.value.status == 200
 

@@ -12,8 +12,8 @@ from channels.testing import HttpCommunicator
 
 from gateway import watch as watch_module
 from gateway.admission import close_pool_connections
+from gateway.flows.streamable import streamable_http
 from gateway.models import SessionBinding
-from gateway.proxy import streamable_http
 from gateway.services import end_session
 from gateway.watch import INTERVAL, StreamSupervisor
 from tests.gateway.drivers import INIT

@@ -1,0 +1,108 @@
+"""What one gateway request accumulates on its way through, and whom its audit rows name.
+
+A ``Context`` is filled in by the admission step (credential, admission, session) and the flow
+(JSON-RPC body, notes); ``subject`` turns it into the ``AuditSubject`` every row of the request
+carries, whether the request was forwarded or refused (a refusal from inside admission brings
+the token and server it had learned, see ``Refusal.with_subject``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from audit import events
+from audit.services import record_later
+from gatehouse.secrets_mask import token_display_prefix
+from gateway.admission import Admission
+from gateway.credentials import Credential
+from gateway.errors import Refusal
+from gateway.exchange import Incoming, Responder
+from gateway.protocol import RpcBody
+from tokens.services import AuthenticatedToken
+
+
+@dataclass(frozen=True)
+class AuditSubject:
+    """Who did it, to what, from where: the identity columns of a gateway audit row."""
+
+    actor: str
+    token_jti: str
+    owner: str
+    server: str
+    client_ip: str | None
+    user_agent: str
+    session_id: str
+
+    def fields(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    incoming: Incoming
+    credential: Credential | None = None
+    admission: Admission | None = None
+    rpc: RpcBody | None = None
+    bytes_in: int = 0
+    session_id: str = ""
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def raw_credential(self) -> str:
+        return self.credential.raw if self.credential else ""
+
+    @property
+    def tool(self) -> str:
+        if self.rpc is None:
+            return ""
+        return next((m.tool_name for m in self.rpc.messages if m.tool_name), "")
+
+    @property
+    def rpc_method(self) -> str:
+        if self.rpc is None:
+            return ""
+        methods = [m.method or "response" for m in self.rpc.messages]
+        return methods[0] if len(methods) == 1 else "batch:" + ",".join(methods[:10])
+
+    def subject(self, refusal: Refusal | None = None) -> AuditSubject:
+        """The audit identity: the admitted token and server, else what ``refusal`` learned of them."""
+        token: AuthenticatedToken | None
+        if self.admission is not None:
+            token, server = self.admission.token, self.admission.server.name
+        else:
+            token = refusal.token if refusal is not None else None
+            server = (refusal.server if refusal is not None else "") or self.incoming.server_name or ""
+        if token is not None:
+            actor, jti, owner = token.display_prefix, token.jti, token.owner_username
+        else:
+            actor = token_display_prefix(self.credential.raw) if self.credential else "anonymous"
+            jti, owner = "", ""
+        return AuditSubject(
+            actor=actor,
+            token_jti=jti,
+            owner=owner,
+            server=server[:64],
+            client_ip=self.incoming.client_ip,
+            user_agent=self.incoming.user_agent,
+            session_id=self.session_id,
+        )
+
+    def record_exchange(self, responder: Responder) -> None:
+        """Audit a forwarded exchange (``mcp.request``, or ``mcp.tool_call`` for a tool call)."""
+        status = responder.status or 0
+        record_later(
+            event=events.MCP_TOOL_CALL if self.tool else events.MCP_REQUEST,
+            tool=self.tool[:200],
+            outcome="error" if status >= 400 else "success",  # an upstream refusal is not a success
+            status=status or None,
+            latency_ms=self.incoming.elapsed_ms(),
+            detail={
+                "method": self.incoming.method,
+                "rpc_method": self.rpc_method,
+                "bytes_in": self.bytes_in,
+                "bytes_out": responder.bytes_out,
+                **self.notes,
+            },
+            **self.subject().fields(),
+        )

@@ -1,0 +1,122 @@
+"""The opening every gateway flow shares, stated once, and the ASGI wrapper that answers refusals.
+
+A request gets in through ``admit_request``: cheap header checks first (browser ``Origin``, the
+method, a declared ``Content-Length``), then the credential, then one database hop (``admit``:
+limits, token, scope, server, session), then the bounded body. What differs between endpoints
+is data, an ``Endpoint``: its transport, its methods, where its session id comes from, whether
+a session is required, whether a declared length is checked. A refusal at any step is a
+``Refusal``; ``asgi_app`` turns whatever a flow raises into its audited answer (``refuse``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.conf import settings
+
+from gateway.admission import admit, run_db
+from gateway.context import Context
+from gateway.credentials import extract_credential, query_param
+from gateway.errors import BadRequest, InternalError, MethodNotAllowed, Refusal, UpstreamUnavailable
+from gateway.exchange import (
+    UPSTREAM_READ_ERRORS,
+    ClientGone,
+    Incoming,
+    Responder,
+    check_declared_length,
+    check_origin,
+    read_body,
+)
+from gateway.protocol import SESSION_HEADER, MalformedMessage
+from gateway.refusals import malformed, refuse
+from upstreams.transports import Transport
+
+logger = logging.getLogger("gatehouse.gateway")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+AsgiApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
+Flow = Callable[[Context, Receive, Responder], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The entry rules of one gateway endpoint."""
+
+    transport: Transport
+    # In the order the Allow header lists them.
+    methods: tuple[str, ...]
+    # The 405 detail for any other method.
+    method_hint: str
+    # The client's session id: the Mcp-Session-Id header, ``?session_id=``, or none at all.
+    session_from: Literal["header", "query"] | None
+    # Non-empty: a request without a session is refused (400 ``session_required``) with this detail.
+    session_required: str = ""
+    # Refuse an oversized declared Content-Length before touching the database.
+    check_length: bool = True
+
+    def client_session(self, incoming: Incoming) -> str | None:
+        if self.session_from == "header":
+            return incoming.header(SESSION_HEADER)
+        if self.session_from == "query":
+            return query_param(incoming.query_string, "session_id") or None
+        return None
+
+
+async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -> bytes:
+    """Admit the request of ``ctx`` to ``endpoint`` and return its body, or raise a ``Refusal``.
+
+    Fills in ``ctx.credential``, ``ctx.admission``, ``ctx.session_id`` and ``ctx.bytes_in``.
+    The credential is checked before the session: without a valid token, 401 is the only answer
+    (no hint about the rest).
+    """
+    incoming = ctx.incoming
+    check_origin(incoming)
+    if incoming.method not in endpoint.methods:
+        raise MethodNotAllowed(endpoint.method_hint, allow=", ".join(endpoint.methods))
+    if endpoint.check_length:
+        check_declared_length(incoming)
+    ctx.credential = extract_credential(incoming.headers, incoming.query_string)
+    ctx.admission = await run_db(
+        admit,
+        client_ip=incoming.client_ip,
+        credential=ctx.credential,
+        server_name=incoming.server_name,
+        session_id=endpoint.client_session(incoming),
+        transport=endpoint.transport,
+    )
+    binding = ctx.admission.binding
+    if binding is None and endpoint.session_required:
+        raise BadRequest(endpoint.session_required, code="session_required")
+    ctx.session_id = binding.id if binding else ""
+    body = await read_body(receive, limit=settings.MAX_BODY_BYTES)
+    ctx.bytes_in = len(body)
+    return body
+
+
+def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:
+    """Wrap a request flow as an ASGI app; every refusal becomes its audited answer in ``refuse``."""
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        ctx = Context(incoming=Incoming.from_scope(scope))
+        responder = Responder(send)
+        try:
+            await flow(ctx, receive, responder)
+        except Refusal as refusal:
+            await refuse(ctx, responder, refusal)
+        except MalformedMessage as exc:
+            await refuse(ctx, responder, malformed(exc))
+        except ClientGone:
+            return
+        except UPSTREAM_READ_ERRORS:
+            # Headers may be out already: the client's stream ends, the failure is audited.
+            await refuse(ctx, responder, UpstreamUnavailable("The upstream server broke off its response."))
+        except Exception:
+            logger.exception("gateway request failed", extra={"path": ctx.incoming.path})
+            await refuse(ctx, responder, InternalError("The gateway failed on this request; it is logged."))
+
+    app.__doc__ = doc
+    return app

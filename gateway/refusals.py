@@ -1,0 +1,58 @@
+"""Refusals on their way out: audited off the hot path (``record_later``), then answered.
+
+The audit row of a refusal keeps what the client was told (``reason``, ``detail``) and how it
+asked (``method``, ``path``, the credential's source, the JSON-RPC method), never the credential.
+A 429 past the first of its window is answered but not audited (``Refusal.audit``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.services import record_later
+from gateway.context import Context
+from gateway.errors import Refusal, render
+from gateway.exchange import Responder
+from gateway.protocol import MalformedMessage
+
+
+def malformed(exc: MalformedMessage) -> Refusal:
+    """A body the gateway cannot authorize, refused as the JSON-RPC error MCP clients expect."""
+    return Refusal(
+        exc.message, status=400, code="malformed_message", tool="", rpc_code=exc.code,
+        request_ids=[exc.request_id],
+    )
+
+
+def audit_refusal(ctx: Context, refusal: Refusal) -> None:
+    if not refusal.audit:
+        return
+    detail: dict[str, Any] = {
+        "reason": refusal.reason,
+        "detail": refusal.detail,
+        "method": ctx.incoming.method,
+        "path": ctx.incoming.path,
+    }
+    if ctx.credential is not None:
+        detail["credential_source"] = ctx.credential.source
+    if ctx.rpc is not None:
+        detail["rpc_method"] = ctx.rpc_method
+    tool = refusal.tool if refusal.tool is not None else ctx.tool
+    record_later(
+        event=refusal.audit_event,
+        tool=tool[:200],
+        outcome="error" if refusal.status >= 500 else "denied",
+        status=refusal.status,
+        latency_ms=ctx.incoming.elapsed_ms(),
+        detail=detail,
+        **ctx.subject(refusal).fields(),
+    )
+
+
+async def refuse(ctx: Context, responder: Responder, refusal: Refusal) -> None:
+    """Audit ``refusal`` and answer it; a response already under way just ends."""
+    audit_refusal(ctx, refusal)
+    if responder.started:
+        await responder.finish()
+        return
+    await responder.whole(*render(refusal))
