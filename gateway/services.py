@@ -1,4 +1,4 @@
-"""Session lifecycle writes: end a session (client close, expiry, admin terminate, revocation).
+"""Session lifecycle writes: end a session (client close, expiry, admin terminate, dead token).
 
 Open streams of a session re-check its status at least every 0.5 s and close themselves when it
 is no longer active, so ending a session here reaches every gateway instance.
@@ -22,6 +22,7 @@ from audit import events
 from audit.services import record
 from gateway.models import SessionBinding
 from tokens import crypto
+from tokens.expiry import SWEEP_ACTOR
 from tokens.models import Token
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -32,9 +33,6 @@ _END_EVENTS = {
     SessionBinding.Status.TERMINATED: events.SESSION_TERMINATED,
     SessionBinding.Status.REVOKED: events.SESSION_EXPIRED,
 }
-
-# The actor written on audit events of the periodic sweeps.
-SWEEP_ACTOR = "system:expiry"
 
 # Upstream answers worth another DELETE later; anything else (200, 404, 405) settles it.
 _TRANSIENT_UPSTREAM_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -205,8 +203,12 @@ def _token_has_expired(token: Token, *, now: datetime) -> bool:
 def expire_sessions(*, now: datetime | None = None, batch_size: int = 200) -> SessionSweep:
     """End every active session that is idle too long, too old, or whose token no longer works.
 
-    Idle means no request for ``SESSION_IDLE_SECONDS``; too old means started more than
-    ``SESSION_MAX_SECONDS`` ago. Each ended session gets an upstream DELETE and an audit event.
+    This is the one sweep that ends sessions. Idle means no request for ``SESSION_IDLE_SECONDS``;
+    too old means started more than ``SESSION_MAX_SECONDS`` ago; a token no longer works once it
+    is revoked, rotated out or past ``expires_at``, whether or not the token sweep has relabelled
+    it yet, so tokens never has to call into the gateway. Open streams do not wait for this: they
+    re-check their token every 0.4 s (``gateway.watch``). Each ended session gets an upstream
+    DELETE and an audit event.
     """
     now = now or timezone.now()
     idle_cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
@@ -228,20 +230,6 @@ def expire_sessions(*, now: datetime | None = None, batch_size: int = 200) -> Se
         return SessionBinding.Status.EXPIRED, f"idle for more than {settings.SESSION_IDLE_SECONDS}s"
 
     return _end_in_batches(stale=stale, classify=classify, actor=SWEEP_ACTOR, batch_size=batch_size)
-
-
-def end_token_sessions(
-    *, token_ids: Iterable[int], status: SessionBinding.Status, reason: str, actor: str, batch_size: int = 200
-) -> SessionSweep:
-    """End every active session of these tokens (token expiry, revocation)."""
-    if status == SessionBinding.Status.ACTIVE:
-        raise ValueError("end_token_sessions needs a final status")
-    return _end_in_batches(
-        stale=Q(token_id__in=list(token_ids)),
-        classify=lambda _binding: (status, reason),
-        actor=actor,
-        batch_size=batch_size,
-    )
 
 
 def retry_upstream_delete(*, session_id: str) -> int | None:

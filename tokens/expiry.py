@@ -3,6 +3,9 @@
 Both run from Celery beat on every worker that has beat on, possibly several at once, so each
 claims its tokens with row locks (``SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transactions
 serialise them) and never acts on a token twice.
+
+Sessions are not ended here: the gateway's session sweep (``gateway.services.expire_sessions``)
+ends those of every dead token, relabelled yet or not, so this layer never calls into the gateway.
 """
 
 from __future__ import annotations
@@ -20,21 +23,21 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from audit.services import record
-from gateway.models import SessionBinding
-from gateway.services import SWEEP_ACTOR, SessionSweep, end_token_sessions
 from tokens.models import Token
 
 logger = logging.getLogger("gatehouse.tokens")
+
+# The actor written on audit events of the periodic sweeps (the gateway's session sweep too).
+SWEEP_ACTOR = "system:expiry"
 
 _EMAIL_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
 class TokenExpiry:
-    """One sweep: the tokens it marked expired and the sessions it ended because of them."""
+    """One sweep: the tokens it marked expired."""
 
     expired_jtis: list[str]
-    sessions: SessionSweep
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ def _claim(queryset: QuerySet[Token]) -> QuerySet[Token]:
 
 
 def expire_tokens(*, now: datetime | None = None, batch_size: int = 200) -> TokenExpiry:
-    """Mark active tokens whose ``expires_at`` has passed as expired, audit, end their sessions."""
+    """Mark active tokens whose ``expires_at`` has passed as expired and audit each once."""
     now = now or timezone.now()
     expired: list[Token] = []
     while True:
@@ -72,13 +75,7 @@ def expire_tokens(*, now: datetime | None = None, batch_size: int = 200) -> Toke
         if not batch:
             break
         expired.extend(batch)
-    sessions = end_token_sessions(
-        token_ids=[t.pk for t in expired],
-        status=SessionBinding.Status.EXPIRED,
-        reason="token expired",
-        actor=SWEEP_ACTOR,
-    )
-    return TokenExpiry(expired_jtis=[t.jti for t in expired], sessions=sessions)
+    return TokenExpiry(expired_jtis=[t.jti for t in expired])
 
 
 def warn_expiring_tokens(
