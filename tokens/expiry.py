@@ -52,12 +52,16 @@ def _claim(queryset: QuerySet[Token]) -> QuerySet[Token]:
 
 
 def expire_tokens(*, now: datetime | None = None, batch_size: int = 200) -> TokenExpiry:
-    """Mark active tokens whose ``expires_at`` has passed as expired and audit each once."""
+    """Relabel ``expired`` the rows still marked active that are dead at ``now``, and audit each.
+
+    They already authenticate nowhere (``Token.liveness`` reads ``expires_at``); this makes the
+    status say so and records ``token.expired`` once. Rotated tokens keep their status.
+    """
     now = now or timezone.now()
     expired: list[Token] = []
     while True:
         with transaction.atomic():
-            due = Token.objects.filter(status=Token.Status.ACTIVE, expires_at__lte=now)
+            due = Token.objects.expired_still_active(now)
             batch = list(_claim(due).select_related("owner").order_by("expires_at")[:batch_size])
             Token.objects.filter(pk__in=[t.pk for t in batch]).update(status=Token.Status.EXPIRED)
             for token in batch:
@@ -91,11 +95,10 @@ def warn_expiring_tokens(
     window = window if window is not None else timedelta(seconds=settings.TOKEN_WARN_BEFORE_SECONDS)
     warnings: list[ExpiryWarning] = []
     with transaction.atomic():
-        due = Token.objects.filter(
-            status=Token.Status.ACTIVE,
-            expires_at__gt=now,
-            expires_at__lte=now + window,
-            created_at__lt=F("expires_at") - window,
+        due = (
+            Token.objects.filter(status=Token.Status.ACTIVE)
+            .usable(now)
+            .filter(expires_at__lte=now + window, created_at__lt=F("expires_at") - window)
         )
         candidates = list(_claim(due).select_related("owner").order_by("expires_at"))
         # A separate statement after the locks are held: it sees every warning committed by a
