@@ -1,4 +1,4 @@
-"""Session lifecycle writes: end a session (client close, expiry, admin terminate, revocation).
+"""Session lifecycle writes: end a session (client close, expiry, admin terminate, dead token).
 
 Open streams of a session re-check its status at least every 0.5 s and close themselves when it
 is no longer active, so ending a session here reaches every gateway instance.
@@ -21,6 +21,7 @@ from kombu.exceptions import KombuError
 from audit import events
 from audit.services import record
 from gateway.models import SessionBinding
+from tokens.expiry import SWEEP_ACTOR
 from tokens.models import Token
 from upstreams import http as upstream_http
 from upstreams import transports
@@ -34,9 +35,6 @@ _END_EVENTS = {
     SessionBinding.Status.TERMINATED: events.SESSION_TERMINATED,
     SessionBinding.Status.REVOKED: events.SESSION_EXPIRED,
 }
-
-# The actor written on audit events of the periodic sweeps.
-SWEEP_ACTOR = "system:expiry"
 
 # Upstream answers worth another DELETE later; anything else (200, 404, 405) settles it.
 _TRANSIENT_UPSTREAM_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -194,56 +192,40 @@ def _end_in_batches(
         ended.extend(_finish(binding, actor=actor, notify_upstream=True) for binding in batch)
 
 
-def _token_is_dead(token: Token, *, now: datetime) -> bool:
-    return token.status == Token.Status.REVOKED or (
-        token.status == Token.Status.ROTATED and (token.grace_until is None or token.grace_until <= now)
-    )
-
-
-def _token_has_expired(token: Token, *, now: datetime) -> bool:
-    return token.status == Token.Status.EXPIRED or (token.expires_at is not None and token.expires_at <= now)
+# Why a session whose token died ends, by ``Token.liveness``: revoked and rotated-out tokens end
+# theirs as revoked, expired ones as expired (both audited ``session.expired``).
+_TOKEN_DEATHS = {
+    Token.Liveness.REVOKED: (SessionBinding.Status.REVOKED, "token revoked"),
+    Token.Liveness.ROTATED_OUT: (SessionBinding.Status.REVOKED, "token revoked"),
+    Token.Liveness.EXPIRED: (SessionBinding.Status.EXPIRED, "token expired"),
+}
 
 
 def expire_sessions(*, now: datetime | None = None, batch_size: int = 200) -> SessionSweep:
     """End every active session that is idle too long, too old, or whose token no longer works.
 
-    Idle means no request for ``SESSION_IDLE_SECONDS``; too old means started more than
-    ``SESSION_MAX_SECONDS`` ago. Each ended session gets an upstream DELETE and an audit event.
+    This is the one sweep that ends sessions. Idle means no request for ``SESSION_IDLE_SECONDS``;
+    too old means started more than ``SESSION_MAX_SECONDS`` ago; a dead token is one
+    ``Token.objects.dead(now)`` finds (revoked, rotated out, expired, whether or not the token
+    sweep has relabelled it yet), so tokens never has to call into the gateway. Open streams do
+    not wait for this: they re-check their token every 0.4 s (``gateway.watch``). Each ended
+    session gets an upstream DELETE and an audit event.
     """
     now = now or timezone.now()
     idle_cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
     age_cutoff = now - timedelta(seconds=settings.SESSION_MAX_SECONDS)
-    dead_token = (
-        Q(token__status__in=[Token.Status.REVOKED, Token.Status.EXPIRED])
-        | Q(token__status=Token.Status.ROTATED, token__grace_until__lte=now)
-        | Q(token__expires_at__lte=now)
-    )
+    dead_token = Token.dead_q(now, through="token")
     stale = Q(last_seen_at__lt=idle_cutoff) | Q(created_at__lt=age_cutoff) | dead_token
 
     def classify(binding: SessionBinding) -> tuple[str, str]:
-        if _token_is_dead(binding.token, now=now):
-            return SessionBinding.Status.REVOKED, "token revoked"
-        if _token_has_expired(binding.token, now=now):
-            return SessionBinding.Status.EXPIRED, "token expired"
+        death = _TOKEN_DEATHS.get(binding.token.liveness(now))
+        if death is not None:
+            return death
         if binding.created_at < age_cutoff:
             return SessionBinding.Status.EXPIRED, f"older than {settings.SESSION_MAX_SECONDS}s"
         return SessionBinding.Status.EXPIRED, f"idle for more than {settings.SESSION_IDLE_SECONDS}s"
 
     return _end_in_batches(stale=stale, classify=classify, actor=SWEEP_ACTOR, batch_size=batch_size)
-
-
-def end_token_sessions(
-    *, token_ids: Iterable[int], status: SessionBinding.Status, reason: str, actor: str, batch_size: int = 200
-) -> SessionSweep:
-    """End every active session of these tokens (token expiry, revocation)."""
-    if status == SessionBinding.Status.ACTIVE:
-        raise ValueError("end_token_sessions needs a final status")
-    return _end_in_batches(
-        stale=Q(token_id__in=list(token_ids)),
-        classify=lambda _binding: (status, reason),
-        actor=actor,
-        batch_size=batch_size,
-    )
 
 
 def retry_upstream_delete(*, session_id: str) -> int | None:

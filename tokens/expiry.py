@@ -3,6 +3,9 @@
 Both run from Celery beat on every worker that has beat on, possibly several at once, so each
 claims its tokens with row locks (``SKIP LOCKED`` on PostgreSQL; SQLite's IMMEDIATE transactions
 serialise them) and never acts on a token twice.
+
+Sessions are not ended here: the gateway's session sweep (``gateway.services.expire_sessions``)
+ends those of every dead token, relabelled yet or not, so this layer never calls into the gateway.
 """
 
 from __future__ import annotations
@@ -20,21 +23,21 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from audit.services import record
-from gateway.models import SessionBinding
-from gateway.services import SWEEP_ACTOR, SessionSweep, end_token_sessions
 from tokens.models import Token
 
 logger = logging.getLogger("gatehouse.tokens")
+
+# The actor written on audit events of the periodic sweeps (the gateway's session sweep too).
+SWEEP_ACTOR = "system:expiry"
 
 _EMAIL_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
 class TokenExpiry:
-    """One sweep: the tokens it marked expired and the sessions it ended because of them."""
+    """One sweep: the tokens it marked expired."""
 
     expired_jtis: list[str]
-    sessions: SessionSweep
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,16 @@ def _claim(queryset: QuerySet[Token]) -> QuerySet[Token]:
 
 
 def expire_tokens(*, now: datetime | None = None, batch_size: int = 200) -> TokenExpiry:
-    """Mark active tokens whose ``expires_at`` has passed as expired, audit, end their sessions."""
+    """Relabel ``expired`` the rows still marked active that are dead at ``now``, and audit each.
+
+    They already authenticate nowhere (``Token.liveness`` reads ``expires_at``); this makes the
+    status say so and records ``token.expired`` once. Rotated tokens keep their status.
+    """
     now = now or timezone.now()
     expired: list[Token] = []
     while True:
         with transaction.atomic():
-            due = Token.objects.filter(status=Token.Status.ACTIVE, expires_at__lte=now)
+            due = Token.objects.expired_still_active(now)
             batch = list(_claim(due).select_related("owner").order_by("expires_at")[:batch_size])
             Token.objects.filter(pk__in=[t.pk for t in batch]).update(status=Token.Status.EXPIRED)
             for token in batch:
@@ -72,13 +79,7 @@ def expire_tokens(*, now: datetime | None = None, batch_size: int = 200) -> Toke
         if not batch:
             break
         expired.extend(batch)
-    sessions = end_token_sessions(
-        token_ids=[t.pk for t in expired],
-        status=SessionBinding.Status.EXPIRED,
-        reason="token expired",
-        actor=SWEEP_ACTOR,
-    )
-    return TokenExpiry(expired_jtis=[t.jti for t in expired], sessions=sessions)
+    return TokenExpiry(expired_jtis=[t.jti for t in expired])
 
 
 def warn_expiring_tokens(
@@ -94,11 +95,10 @@ def warn_expiring_tokens(
     window = window if window is not None else timedelta(seconds=settings.TOKEN_WARN_BEFORE_SECONDS)
     warnings: list[ExpiryWarning] = []
     with transaction.atomic():
-        due = Token.objects.filter(
-            status=Token.Status.ACTIVE,
-            expires_at__gt=now,
-            expires_at__lte=now + window,
-            created_at__lt=F("expires_at") - window,
+        due = (
+            Token.objects.filter(status=Token.Status.ACTIVE)
+            .usable(now)
+            .filter(expires_at__lte=now + window, created_at__lt=F("expires_at") - window)
         )
         candidates = list(_claim(due).select_related("owner").order_by("expires_at"))
         # A separate statement after the locks are held: it sees every warning committed by a
@@ -109,7 +109,8 @@ def warn_expiring_tokens(
             ).values_list("token_jti", flat=True)
         )
         for token in candidates:
-            if token.jti in warned:
+            expires_at = token.expires_at
+            if token.jti in warned or expires_at is None:  # None: the query already excludes it
                 continue
             record(
                 event=events.TOKEN_EXPIRING,
@@ -119,11 +120,11 @@ def warn_expiring_tokens(
                 detail={
                     "name": token.name,
                     "display_prefix": token.display_prefix,
-                    "expires_at": token.expires_at.isoformat(),
-                    "seconds_left": int((token.expires_at - now).total_seconds()),
+                    "expires_at": expires_at.isoformat(),
+                    "seconds_left": int((expires_at - now).total_seconds()),
                 },
             )
-            warnings.append(ExpiryWarning(token_id=token.pk, jti=token.jti, expires_at=token.expires_at))
+            warnings.append(ExpiryWarning(token_id=token.pk, jti=token.jti, expires_at=expires_at))
     return warnings
 
 

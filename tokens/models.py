@@ -58,11 +58,56 @@ class SigningKey(models.Model):
         return f"{self.kid} ({self.algorithm}, {self.status})"
 
 
+class TokenQuerySet(models.QuerySet):
+    """Token queries by liveness; the rule itself is stated once, on ``Token``."""
+
+    def usable(self, now: datetime | None = None, *, unexpired_at: datetime | None = None) -> TokenQuerySet:
+        """Tokens that still authenticate at ``now``: the rows ``Token.is_usable(now)`` accepts."""
+        return self.filter(Token.usable_q(now or timezone.now(), unexpired_at=unexpired_at))
+
+    def dead(self, now: datetime | None = None) -> TokenQuerySet:
+        """Tokens that no longer authenticate at ``now``: revoked, rotated out or expired."""
+        return self.filter(Token.dead_q(now or timezone.now()))
+
+    def expired_still_active(self, now: datetime | None = None) -> TokenQuerySet:
+        """Rows still labelled active that are dead at ``now``: ``dead()`` of the active rows,
+        which for them means ``expires_at`` has passed. The expiry sweep's work list, spelled so
+        the ``expires_at`` index can serve it."""
+        return self.filter(status=Token.Status.ACTIVE, expires_at__lte=now or timezone.now())
+
+
 class Token(models.Model):
+    """An issued token's row: the JWT itself is never stored.
+
+    Liveness, whether the token still authenticates, is decided here and nowhere else. The rule,
+    on the row (the JWT's own ``exp`` is checked before it, with leeway, by ``tokens.services``):
+
+    * ``active``: usable until ``expires_at`` (empty: never);
+    * ``rotated``: usable until ``grace_until``, and never past ``expires_at`` either (a grace
+      period does not lengthen a token's life);
+    * ``revoked``, ``expired``: never.
+
+    ``expires_at`` passing does not change ``status``: the expiry sweep relabels such rows
+    ``expired`` a little later, which is why every check reads both. Whoever asks (the verifier
+    on each request and each open-stream re-check, the session sweep ending a dead token's
+    sessions, the expiry sweep, signing-key pruning, the console's status filters) asks
+    ``liveness``/``is_usable`` of a row or ``Token.objects.usable()``/``dead()`` (``usable_q``/
+    ``dead_q`` across a join) of the database, so a token refused at the door never keeps a
+    session, and a signing key is never pruned while a token it signed still works.
+    """
+
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         ROTATED = "rotated", "Rotated (in grace period or done)"
         REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    class Liveness(models.TextChoices):
+        """What ``liveness`` says of a row: usable, or which part of the rule refuses it."""
+
+        USABLE = "usable", "Usable"
+        REVOKED = "revoked", "Revoked"
+        ROTATED_OUT = "rotated_out", "Rotated, grace period over"
         EXPIRED = "expired", "Expired"
 
     jti = models.CharField(max_length=64, unique=True)
@@ -94,6 +139,8 @@ class Token(models.Model):
         help_text="The API key that minted it, if minted through the REST API.",
     )
 
+    objects = TokenQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -121,10 +168,66 @@ class Token(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.display_prefix})"
 
+    # --- liveness (the rule is in the class docstring) ---
+
+    def liveness(self, now: datetime | None = None) -> Token.Liveness:
+        """Whether this row authenticates at ``now`` and, if not, which part of the rule refuses it.
+
+        Checked in this order, so a revoked token that has also expired reads as revoked.
+        """
+        now = now or timezone.now()
+        if self.status == self.Status.REVOKED:
+            return self.Liveness.REVOKED
+        if self.status == self.Status.ROTATED and (self.grace_until is None or self.grace_until <= now):
+            return self.Liveness.ROTATED_OUT
+        if self.status == self.Status.EXPIRED or (self.expires_at is not None and self.expires_at <= now):
+            return self.Liveness.EXPIRED
+        # Active, or rotated within its grace period (``token_status_known`` allows nothing else).
+        return self.Liveness.USABLE
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        """True while the token authenticates; agrees with ``Token.objects.usable(now)``."""
+        return self.liveness(now) == self.Liveness.USABLE
+
+    @staticmethod
+    def usable_q(now: datetime, *, through: str = "", unexpired_at: datetime | None = None) -> Q:
+        """``is_usable(now)`` as a filter; ``through`` names the relation when asked across a join
+        (``"token"`` on a session).
+
+        ``unexpired_at`` (default ``now``) judges ``expires_at`` at an earlier instant, never the
+        grace period: signing-key pruning keeps a key while a JWT it signed may still pass the
+        signature check, whose ``exp`` has a leeway.
+        """
+        def field(lookup: str) -> str:
+            return f"{through}__{lookup}" if through else lookup
+
+        unexpired = Q(**{field("expires_at__isnull"): True}) | Q(
+            **{field("expires_at__gt"): unexpired_at or now}
+        )
+        in_force = Q(**{field("status"): Token.Status.ACTIVE}) | Q(
+            **{field("status"): Token.Status.ROTATED, field("grace_until__gt"): now}
+        )
+        return in_force & unexpired
+
+    @staticmethod
+    def dead_q(now: datetime, *, through: str = "") -> Q:
+        """The complement of ``usable_q(now)``, spelled out rather than negated: a plain OR of
+        comparisons, free of the NULL guards a negation adds, that sweeps can run across a join."""
+        def field(lookup: str) -> str:
+            return f"{through}__{lookup}" if through else lookup
+
+        rotated_out = Q(**{field("status"): Token.Status.ROTATED}) & (
+            Q(**{field("grace_until__isnull"): True}) | Q(**{field("grace_until__lte"): now})
+        )
+        return (
+            Q(**{field("status__in"): [Token.Status.REVOKED, Token.Status.EXPIRED]})
+            | rotated_out
+            | Q(**{field("expires_at__lte"): now})
+        )
+
     def status_at(self, now: datetime | None = None) -> str:
         """The status a user should see: an active row past its expiry reads as expired."""
-        now = now or timezone.now()
-        if self.status == self.Status.ACTIVE and self.expires_at is not None and self.expires_at <= now:
+        if self.status == self.Status.ACTIVE and self.liveness(now) == self.Liveness.EXPIRED:
             return self.Status.EXPIRED
         return self.status
 
@@ -134,7 +237,10 @@ class Token(models.Model):
 
     @property
     def in_grace(self) -> bool:
-        """A rotated token that still authenticates until ``grace_until``."""
+        """A rotated token whose grace period still runs: the console's "(grace)" label.
+
+        Whether it authenticates is ``is_usable``, which also holds it to ``expires_at``.
+        """
         return (
             self.status == self.Status.ROTATED
             and self.grace_until is not None

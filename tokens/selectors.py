@@ -37,17 +37,18 @@ LIFECYCLE_EVENTS = (
 
 
 def _status_q(status: str, now: datetime) -> Q:
-    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    """What the user sees (``Token.status_at``): active and grace are the usable tokens, split by
+    status; expired includes active rows past their expiry that the sweep has not relabelled yet."""
     if status == "active":
-        return Q(status=Token.Status.ACTIVE) & live
+        return Q(status=Token.Status.ACTIVE) & Token.usable_q(now)
     if status == "grace":
-        return Q(status=Token.Status.ROTATED, grace_until__gt=now) & live
+        return Q(status=Token.Status.ROTATED) & Token.usable_q(now)
     if status == "rotated":
         return Q(status=Token.Status.ROTATED)
     if status == "revoked":
         return Q(status=Token.Status.REVOKED)
     if status == "expired":
-        return Q(status=Token.Status.EXPIRED) | (Q(status=Token.Status.ACTIVE) & ~live)
+        return Q(status=Token.Status.EXPIRED) | (Q(status=Token.Status.ACTIVE) & Token.dead_q(now))
     raise ValueError(f"unknown status filter {status!r}")
 
 
@@ -79,9 +80,7 @@ def token_list(
     if status:
         qs = qs.filter(_status_q(status, now))
     if expiring_within is not None:
-        qs = qs.filter(
-            status=Token.Status.ACTIVE, expires_at__gt=now, expires_at__lte=now + expiring_within
-        )
+        qs = qs.filter(status=Token.Status.ACTIVE, expires_at__lte=now + expiring_within).usable(now)
     return qs
 
 

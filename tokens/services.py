@@ -108,23 +108,17 @@ def rotate_signing_key(*, actor: str, algorithm: str | None = None) -> SigningKe
     return key
 
 
-def _tokens_still_verifiable(now: datetime) -> Q:
-    """Tokens that could still authenticate, so their signing key must stay."""
-    leeway = timedelta(seconds=settings.TOKEN_LEEWAY_SECONDS)
-    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now - leeway)
-    return (Q(status=Token.Status.ACTIVE) & unexpired) | (
-        Q(status=Token.Status.ROTATED, grace_until__gt=now) & unexpired
-    )
-
-
 def prune_signing_keys(*, actor: str) -> list[str]:
     """Delete retired keys none of whose tokens can still authenticate; returns their kids.
 
-    Their tokens keep their rows (history) with ``signing_key`` set to null; JWKS stops listing them.
+    A key stays while any token it signed is usable, counting the JWT ``exp`` leeway (so such a
+    token is refused as expired, not as signed by an unknown key). Their tokens keep their rows
+    (history) with ``signing_key`` set to null; JWKS stops listing them.
     """
     now = timezone.now()
+    leeway = timedelta(seconds=settings.TOKEN_LEEWAY_SECONDS)
     with transaction.atomic():
-        needed = Token.objects.filter(_tokens_still_verifiable(now)).values("signing_key_id")
+        needed = Token.objects.usable(now, unexpired_at=now - leeway).values("signing_key_id")
         doomed = list(
             SigningKey.objects.select_for_update()
             .filter(status=SigningKey.Status.RETIRED)
@@ -411,7 +405,11 @@ def _verify_signature(encoded: str) -> dict[str, object]:
 
 
 def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
-    """Verify a ``gth_`` token completely: signature, claims, then its row in the database."""
+    """Verify a ``gth_`` token completely: signature, claims, then its row in the database.
+
+    The row must be usable (``Token.liveness``: not revoked, rotated out or expired) and its
+    owner active.
+    """
     raw_token = (raw_token or "").strip()
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 8192:
         raise TokenMalformed("Gatehouse tokens start with gth_.")
@@ -430,12 +428,12 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
     )
     if row is None:
         raise TokenUnknown()
-    now = timezone.now()
-    if row.status == Token.Status.REVOKED:
+    liveness = row.liveness(timezone.now())
+    if liveness == Token.Liveness.REVOKED:
         raise TokenRevoked("The token has been revoked.")
-    if row.status == Token.Status.ROTATED and (row.grace_until is None or row.grace_until <= now):
+    if liveness == Token.Liveness.ROTATED_OUT:
         raise TokenRevoked("The token was rotated and its grace period is over.")
-    if row.status == Token.Status.EXPIRED or (row.expires_at is not None and row.expires_at <= now):
+    if liveness == Token.Liveness.EXPIRED:
         raise TokenExpired()
     if not row.owner.is_active or row.owner.get_username() != claims.get("sub"):
         raise TokenRevoked("The token's owner is no longer active.")

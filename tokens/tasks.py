@@ -8,7 +8,6 @@ import smtplib
 from celery import shared_task
 from django.conf import settings
 
-from gateway.services import queue_upstream_retries
 from tokens import expiry
 
 logger = logging.getLogger("gatehouse.tokens")
@@ -16,14 +15,11 @@ logger = logging.getLogger("gatehouse.tokens")
 
 @shared_task(ignore_result=True)
 def expire_tokens() -> int:
-    """Beat: mark tokens past their expiry as expired and end their sessions."""
+    """Beat: mark tokens past their expiry as expired (``gateway.tasks.expire_sessions`` ends
+    their sessions)."""
     result = expiry.expire_tokens()
-    queue_upstream_retries(result.sessions.retry_upstream)
     if result.expired_jtis:
-        logger.info(
-            "tokens expired",
-            extra={"count": len(result.expired_jtis), "sessions_ended": result.sessions.count},
-        )
+        logger.info("tokens expired", extra={"count": len(result.expired_jtis)})
     return len(result.expired_jtis)
 
 

@@ -16,6 +16,7 @@ from gateway.services import SWEEP_ACTOR, UpstreamDeleteFailed, expire_sessions,
 from tests.support.processes import free_port
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
+from tests.support.token_states import TOKEN_STATES, Liveness, put_in_state
 from tokens import crypto
 from tokens.services import revoke_token
 from upstreams.models import UpstreamServer
@@ -180,6 +181,28 @@ def test_sessions_of_a_revoked_token_are_ended_as_revoked(token, server, upstrea
     session.refresh_from_db()
     assert session.status == SessionBinding.Status.REVOKED
     assert upstream.deleted_session_ids() == [session.upstream_session_id]
+
+
+@pytest.mark.parametrize("state", TOKEN_STATES, ids=str)
+def test_the_sweep_ends_a_session_exactly_when_its_token_is_dead(state, token, server, upstream):
+    session = make_session(token=token, server=server)
+    put_in_state(token, state)
+
+    sweep = expire_sessions()
+
+    session.refresh_from_db()
+    if state.usable:
+        assert sweep.count == 0
+        assert session.status == SessionBinding.Status.ACTIVE
+        return
+    assert sweep.count == 1
+    if state.liveness == Liveness.EXPIRED:
+        assert (session.status, session.end_reason) == (SessionBinding.Status.EXPIRED, "token expired")
+    else:  # revoked, or rotated and out of grace
+        assert (session.status, session.end_reason) == (SessionBinding.Status.REVOKED, "token revoked")
+    assert upstream.deleted_session_ids() == [session.upstream_session_id]
+    event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session.pk)
+    assert event.actor == SWEEP_ACTOR
 
 
 def test_retry_of_an_active_session_does_nothing(token, server, upstream):

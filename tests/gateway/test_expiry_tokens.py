@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from gateway.models import SessionBinding
+from gateway.services import expire_sessions
 from tests.factories import UserFactory
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
@@ -66,14 +67,18 @@ def test_sessions_of_an_expired_token_end_and_upstream_hears_delete(make_token, 
     session = make_session(token=token, server=server)
     untouched = make_session(token=other, server=server)
 
-    result = expire_tokens(now=_later(hours=2))
+    expire_tokens(now=_later(hours=2))
+    # The token sweep only relabels the token; the one session sweep ends its sessions.
+    session.refresh_from_db()
+    assert session.status == SessionBinding.Status.ACTIVE
+    sweep = expire_sessions()
 
     session.refresh_from_db()
     untouched.refresh_from_db()
     assert session.status == SessionBinding.Status.EXPIRED
     assert session.end_reason == "token expired"
     assert untouched.status == SessionBinding.Status.ACTIVE
-    assert result.sessions.count == 1
+    assert sweep.count == 1
     assert upstream.deleted_session_ids() == [session.upstream_session_id]
 
 
