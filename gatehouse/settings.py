@@ -169,6 +169,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "gatehouse",
+            # One connection pool per process, not one per request: see gatehouse/cache.py.
+            "OPTIONS": {"pool_class": "gatehouse.cache.SharedConnectionPool"},
         }
     }
 else:
