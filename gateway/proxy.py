@@ -23,6 +23,7 @@ from django.conf import settings
 
 from audit import events
 from audit.services import record_later
+from gatehouse.layer import best_effort, join_group
 from gatehouse.secrets_mask import token_display_prefix
 from gateway import policy, sessions
 from gateway.admission import Admission, admit, run_db
@@ -626,10 +627,10 @@ class _LegacyStream:
         )
         self.ctx.session_id = self.binding.id
         self.watch.session_id = self.binding.id
-        if self.layer is not None:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(_group(self.binding.id), self.channel)
-            self.listener = asyncio.ensure_future(self._listen())
+        if self.layer is not None:  # without it (Redis down) the stream works, minus injected refusals
+            self.channel = await join_group(self.layer, _group(self.binding.id))
+            if self.channel is not None:
+                self.listener = asyncio.ensure_future(self._listen())
         return serialize(event="endpoint", data=_messages_path(server.name, self.binding.id))
 
     async def _listen(self) -> None:
@@ -649,8 +650,7 @@ class _LegacyStream:
         if self.binding is None:
             return
         if self.layer is not None and self.channel is not None:
-            with contextlib.suppress(Exception):
-                await self.layer.group_discard(_group(self.binding.id), self.channel)
+            await best_effort(self.layer.group_discard, _group(self.binding.id), self.channel, cleanup=True)
         assert self.ctx.admission is not None
         # The stream is the legacy session: when it closes, the session is over.
         await run_db(
@@ -692,11 +692,11 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
         # The legacy client reads answers from its event stream, which may be held by another
         # instance: deliver the JSON-RPC error there and accept the POST.
         _audit_refusal(ctx, refusal)
+        # The call is refused either way; with the layer down the answer is lost (logged once).
         layer = get_channel_layer()
         if layer is not None:
-            await layer.group_send(
-                _group(binding.id), {"type": "gateway.inject", "payload": refusal.body().decode()}
-            )
+            message = {"type": "gateway.inject", "payload": refusal.body().decode()}
+            await best_effort(layer.group_send, _group(binding.id), message)
         await responder.whole(202, [(b"content-type", b"text/plain")], b"Accepted")
         return
     server = ctx.admission.server
