@@ -1,7 +1,15 @@
 """Checks behind /ready: each dependency answers "ok" or a short reason without secrets.
 
 A probe must answer quickly even when a dependency hangs, so every check has a time limit, and
-it reports only the exception's type: messages can contain connection URLs with passwords.
+it reports only the exception's type: messages can contain connection URLs with passwords. A
+dependency that lives on Redis says so in its failure (``error: ConnectionError (redis)``), so a
+Redis outage reads as one cause, not three.
+
+The cache is asked directly (``ping``), not through the per-process stand-in that keeps the
+gateway and the API serving while Redis is down (see ``gatehouse.cache``).
+
+A load balancer probes every few seconds: a check's failure is logged when it begins (or its
+reason changes) and its recovery once, not on every probe.
 """
 
 from __future__ import annotations
@@ -10,12 +18,17 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from pathlib import Path
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection
+
+from gatehouse.layer import outage as layer_outage
 
 logger = logging.getLogger("gatehouse.readiness")
 
@@ -24,16 +37,31 @@ OK = "ok"
 
 
 def check_readiness() -> dict[str, str]:
-    """``{"database": "ok", "channel_layer": "ok", "broker": "error: …"}``."""
-    results = {"database": _database(), "channel_layer": _channel_layer(), "broker": _broker()}
-    for name, result in results.items():
-        if result != OK:
-            logger.warning("readiness check failed", extra={"check": name, "result": result})
+    """``{"database": "ok", "cache": "ok", "channel_layer": "ok", "broker": "error: …"}``."""
+    results = {
+        "database": _database(), "cache": _cache(), "channel_layer": _channel_layer(), "broker": _broker(),
+    }
+    _log_changes(results)
     return results
 
 
-def _failure(exc: BaseException) -> str:
-    return f"error: {type(exc).__name__}"
+_last: dict[str, str] = {}
+_last_lock = threading.Lock()
+
+
+def _log_changes(results: dict[str, str]) -> None:
+    with _last_lock:
+        changed = {name: result for name, result in results.items() if _last.get(name, OK) != result}
+        _last.update(results)
+    for name, result in changed.items():
+        if result == OK:
+            logger.warning("readiness check passes again", extra={"check": name})
+        else:
+            logger.warning("readiness check failed", extra={"check": name, "result": result})
+
+
+def _failure(exc: BaseException, *, on_redis: bool = False) -> str:
+    return f"error: {type(exc).__name__}{' (redis)' if on_redis else ''}"
 
 
 def _database() -> str:
@@ -42,6 +70,19 @@ def _database() -> str:
             cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - a probe reports any failure
         return _failure(exc)
+    return OK
+
+
+def _cache() -> str:
+    backend = caches["default"]
+    try:
+        ping = getattr(backend, "ping", None)
+        if ping is not None:
+            ping()
+        else:
+            backend.get("gatehouse:ready")
+    except Exception as exc:  # noqa: BLE001
+        return _failure(exc, on_redis=isinstance(backend, RedisCache))
     return OK
 
 
@@ -66,7 +107,9 @@ def _channel_layer() -> str:
     try:
         async_to_sync(bounded)()
     except Exception as exc:  # noqa: BLE001
-        return _failure(exc)
+        backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+        return _failure(exc, on_redis="redis" in backend.lower())
+    layer_outage.answered()  # the gateway's best-effort layer calls may use it again
     return OK
 
 
@@ -81,7 +124,7 @@ def _broker() -> str:
             if conn.transport_cls == "filesystem":
                 _check_folder_writable(Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])))
     except Exception as exc:  # noqa: BLE001
-        return _failure(exc)
+        return _failure(exc, on_redis=str(app.conf.broker_url or "").startswith("redis"))
     return OK
 
 

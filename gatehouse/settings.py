@@ -169,9 +169,13 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # RedisCache with a per-process stand-in while Redis is down (rate limits and throttling
+            # keep working, counted per process): see gatehouse/cache.py.
+            "BACKEND": "gatehouse.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "gatehouse",
+            # One connection pool per process, not one per request: see gatehouse/cache.py.
+            "OPTIONS": {"pool_class": "gatehouse.cache.SharedConnectionPool"},
         }
     }
 else:
@@ -343,7 +347,11 @@ LOGGING_CONFIG = "gatehouse.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_secrets": {"()": "gatehouse.logging.MaskSecretsFilter"}},
+    "filters": {
+        "mask_secrets": {"()": "gatehouse.logging.MaskSecretsFilter"},
+        # channels-redis logs a traceback a second while Redis is down: logged once instead.
+        "redis_outage": {"()": "gatehouse.layer.PubSubOutageFilter"},
+    },
     "formatters": {"json": {"()": "gatehouse.logging.JsonFormatter"}},
     "handlers": {
         "stdout": {
@@ -357,6 +365,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "gatehouse": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "channels_redis.pubsub": {"filters": ["redis_outage"]},
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},

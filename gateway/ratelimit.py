@@ -1,4 +1,8 @@
-"""Fixed-window rate limits over Django's cache (Redis when configured, so shared by instances)."""
+"""Fixed-window rate limits over Django's cache (Redis when configured, so shared by instances).
+
+While Redis is unreachable the cache answers from a per-process stand-in (``gatehouse.cache``):
+the same windows and limits, counted per process, instead of failing every request.
+"""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.urls import URLPattern
 
 from gatehouse.asgi_routing import asgi_route
+from gatehouse.layer import best_effort, join_group
 from gateway import policy, sessions
 from gateway.context import Context
 from gateway.errors import Refusal, UpstreamUnavailable, jsonrpc_body
@@ -138,10 +139,10 @@ class _LegacyStream:
             self.ctx, upstream_session_id=event.data.strip(), protocol_version=""
         )
         self.watch.session_id = self.binding.id
-        if self.layer is not None:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(_group(self.binding.id), self.channel)
-            self.listener = asyncio.ensure_future(self._listen())
+        if self.layer is not None:  # without it (Redis down) the stream works, minus injected refusals
+            self.channel = await join_group(self.layer, _group(self.binding.id))
+            if self.channel is not None:
+                self.listener = asyncio.ensure_future(self._listen())
         return serialize(event="endpoint", data=_messages_path(server.name, self.binding.id))
 
     async def _listen(self) -> None:
@@ -161,8 +162,7 @@ class _LegacyStream:
         if self.binding is None:
             return
         if self.layer is not None and self.channel is not None:
-            with contextlib.suppress(Exception):
-                await self.layer.group_discard(_group(self.binding.id), self.channel)
+            await best_effort(self.layer.group_discard, _group(self.binding.id), self.channel, cleanup=True)
         # The stream is the legacy session: when it closes, the session is over.
         await close_session(self.ctx, session_id=self.binding.id, reason="event stream closed")
 
@@ -184,11 +184,11 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
         # The legacy client reads answers from its event stream, which may be held by another
         # instance: deliver the JSON-RPC error there and accept the POST.
         audit_refusal(ctx, refusal)
+        # The call is refused either way; with the layer down the answer is lost (logged once).
         layer = get_channel_layer()
         if layer is not None:
-            await layer.group_send(
-                _group(binding.id), {"type": "gateway.inject", "payload": jsonrpc_body(refusal).decode()}
-            )
+            message = {"type": "gateway.inject", "payload": jsonrpc_body(refusal).decode()}
+            await best_effort(layer.group_send, _group(binding.id), message)
         await responder.whole(202, [(b"content-type", b"text/plain")], b"Accepted")
         return
     server = ctx.admission.server

@@ -27,12 +27,12 @@ def test_health_makes_no_queries(client, db, django_assert_num_queries):
         assert client.get("/health").status_code == 200
 
 
-def test_ready_checks_database_channel_layer_and_broker(client, db):
+def test_ready_checks_database_cache_channel_layer_and_broker(client, db):
     response = client.get("/ready")
     assert response.status_code == 200, response.content
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "channel_layer": "ok", "broker": "ok"},
+        "checks": {"database": "ok", "cache": "ok", "channel_layer": "ok", "broker": "ok"},
     }
 
 
@@ -64,12 +64,13 @@ def test_unreachable_database_makes_ready_503_but_health_200(gatehouse_with):
 
 
 @pytest.mark.integration
-def test_unreachable_redis_makes_ready_503_naming_layer_and_broker(gatehouse_with):
+def test_unreachable_redis_makes_ready_503_naming_cache_layer_and_broker(gatehouse_with):
     server, url = gatehouse_with(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     with server:
         assert httpx.get(f"{url}/health").status_code == 200
         response = httpx.get(f"{url}/ready", timeout=15)
     assert response.status_code == 503
     body = response.json()
-    assert body["failed"] == ["channel_layer", "broker"]
+    assert body["failed"] == ["cache", "channel_layer", "broker"]
+    assert all(body["checks"][name].endswith("(redis)") for name in body["failed"])
     assert body["checks"]["database"] == "ok"
