@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# Gatehouse: daphne serving the console, REST API and MCP gateway. The same image runs the
-# Celery worker and beat (see docker-compose.yml). Configuration is environment only.
+# Gatehouse: `manage.py serve` (daphne) serving the console, REST API and MCP gateway. The same
+# image runs the Celery worker and beat (see docker-compose.yml). Configuration is environment only.
 
 # --- build: a virtualenv installed from the hash-pinned lock ---------------------------------
 FROM python:3.11-slim-bookworm AS build
@@ -25,14 +25,15 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code stays root-owned and read-only to the service user; it writes only to /data.
 COPY . /app
-# Static files are part of the build; the data dir is a volume.
-RUN GATEHOUSE_DATA_DIR=/tmp/build-data python manage.py collectstatic --noinput --verbosity 0 \
-    && rm -rf /tmp/build-data
+# Static files are part of the build; the data dir is a volume. Importing settings writes nothing
+# and collectstatic needs no secret key, so the build leaves no data behind.
+RUN python manage.py collectstatic --noinput --verbosity 0
 USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=4)"]
-# --verbosity 0: daphne's own access log prints raw query strings; Gatehouse logs masked JSON.
+# `manage.py serve`: prepares the data dir, then daphne on $PORT without daphne's own access log
+# (it prints raw query strings, ?key= tokens included); Gatehouse logs masked JSON instead.
 # --proxy-headers: the client address comes from X-Forwarded-For set by the load balancer.
-CMD ["sh", "-c", "exec daphne --verbosity 0 --proxy-headers --bind 0.0.0.0 --port \"$PORT\" gatehouse.asgi:application"]
+CMD ["python", "manage.py", "serve", "--bind", "0.0.0.0", "--proxy-headers"]

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 export PORT
-# daphne, celery and honcho come from the virtualenv.
+# python, celery and honcho (in the Procfile too) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install run test lint browser test-clients
@@ -17,11 +17,13 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed
 
-# Migrate, create the first admin (its password is printed once, on the very first run), then
-# start web, worker and beat from the Procfile. Ctrl-C stops all three.
+# Prepare the data dir (generates the secret key on the very first run; settings never write),
+# migrate, create the first admin (its password is printed once, on the very first run), then
+# start web (`manage.py serve`), worker and beat from the Procfile. Ctrl-C stops all three.
 # Snippets, token audience and allowed origins follow the port unless the public URL is set.
 run: export GATEHOUSE_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: install
+	$(PY) manage.py prepare_data_dir
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py bootstrap_admin

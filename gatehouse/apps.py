@@ -2,7 +2,15 @@ from django.apps import AppConfig
 
 
 class GatehouseConfig(AppConfig):
-    """The project package as an app: the bootstrap command. (Sign-ins are audited by ``audit``.)"""
+    """The project package as an app: the data-dir check and the ``bootstrap_admin``,
+    ``prepare_data_dir`` and ``serve`` commands. (Sign-ins are audited by ``audit``.)"""
 
     name = "gatehouse"
     verbose_name = "Gatehouse"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from gatehouse.checks import data_dir_prepared
+
+        checks.register(data_dir_prepared)

@@ -14,9 +14,17 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _fernet() -> Fernet:
+    if not settings.ENCRYPTION_KEY:
+        # Only a script that skips every entry point's data-dir check can get here: never
+        # encrypt with a key derived from nothing.
+        raise ImproperlyConfigured(
+            "No encryption key: run `manage.py prepare_data_dir` or set GATEHOUSE_SECRET_KEY "
+            "(or GATEHOUSE_ENCRYPTION_KEY)."
+        )
     return _fernet_for(settings.ENCRYPTION_KEY)
 
 

@@ -5,12 +5,16 @@ Celery's filesystem transport, all under ``GATEHOUSE_DATA_DIR`` (default ``var/`
 ``DATABASE_URL`` and ``REDIS_URL`` switches to PostgreSQL and Redis for scale-out.
 ``GATEHOUSE_PRODUCTION=true`` turns on the hardened profile and refuses to start without
 ``GATEHOUSE_SECRET_KEY`` and ``GATEHOUSE_ALLOWED_HOSTS``.
+
+Importing this module reads the environment (and the generated key file, once there is one) and
+nothing else: it creates no directory and writes no file. The data dir, the filesystem broker's
+folders and the generated secret key are made by ``manage.py prepare_data_dir`` (see
+gatehouse/data_dir.py), which ``make run`` and ``manage.py serve`` run before starting anything.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +23,7 @@ import dj_database_url
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from gatehouse.data_dir import SECRET_KEY_FILENAME, read_secret_key
 from gatehouse.environment import StrictEnv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,7 +32,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = StrictEnv()
 
 DATA_DIR = Path(env.str("GATEHOUSE_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 PRODUCTION = env.bool("GATEHOUSE_PRODUCTION", default=False)
 DEBUG = env.bool("GATEHOUSE_DEBUG", default=False)
@@ -42,34 +46,21 @@ def _required(name: str) -> str:
     return value
 
 
-def _embedded_secret_key() -> str:
-    """Generate once and keep in the data dir, so sessions survive restarts.
-
-    Written to a temporary file and linked into place, so web, worker and beat starting at the
-    same moment all read the same complete key.
-    """
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(64))
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won the race; use its key
-        finally:
-            os.unlink(tmp)
-    return path.read_text().strip()
-
-
 if PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("GATEHOUSE_DEBUG must be off when GATEHOUSE_PRODUCTION is on.")
     SECRET_KEY = _required("GATEHOUSE_SECRET_KEY")
+    SECRET_KEY_FILE = None
     _required("GATEHOUSE_ALLOWED_HOSTS")
     ALLOWED_HOSTS = env.list("GATEHOUSE_ALLOWED_HOSTS")
 else:
-    SECRET_KEY = env.str("GATEHOUSE_SECRET_KEY", default="") or _embedded_secret_key()
+    # GATEHOUSE_SECRET_KEY, else the key `manage.py prepare_data_dir` generated into the data dir
+    # (SECRET_KEY_FILE, None when the environment gives the key). Before that step has run the key
+    # is empty: Django refuses to use it, and the gatehouse.E001 check names the step to run.
+    SECRET_KEY = env.str("GATEHOUSE_SECRET_KEY", default="")
+    SECRET_KEY_FILE = None if SECRET_KEY else DATA_DIR / SECRET_KEY_FILENAME
+    if SECRET_KEY_FILE is not None:
+        SECRET_KEY = read_secret_key(SECRET_KEY_FILE)
     ALLOWED_HOSTS = env.list(
         "GATEHOUSE_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"]
     )
@@ -192,8 +183,6 @@ CELERY_BROKER_URL = (
     or "filesystem://localhost//"
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed", "control"):
-        (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     # kombu's filesystem transport, writing each message atomically (see gatehouse/broker.py).
     CELERY_BROKER_TRANSPORT = "gatehouse.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -111,6 +111,8 @@ def main() -> int:
         log_path=work / "upstream.log",
     ):
         upstream = f"http://127.0.0.1:{up_port}/mcp"
+        # The fresh data dir gets its secret key and broker folders as under `make run`.
+        subprocess.run([sys.executable, "manage.py", "prepare_data_dir"], cwd=REPO, env=env, check=True)
         token = (
             subprocess.run(
                 [sys.executable, "bench/gateway/setup_db.py", upstream],
@@ -134,7 +136,7 @@ def main() -> int:
                 sys.executable,
                 "-m",
                 "daphne",
-                "--verbosity",  # as in the Procfile: daphne's own access log prints raw query strings
+                "--verbosity",  # as `manage.py serve` runs it: daphne's access log prints raw query strings
                 "0",
                 "-b",
                 "127.0.0.1",

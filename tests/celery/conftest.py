@@ -8,6 +8,7 @@ decrypt upstream credentials. On Redis each worker gets its own queue name for t
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 import uuid
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.support.processes import running, subprocess_env
+from tests.support.processes import REPO_ROOT, running, subprocess_env
 from tests.support.redis_server import redis_url, require_redis
 
 FILESYSTEM = "filesystem"
@@ -107,6 +108,10 @@ def start_worker(celery_env, tmp_path, broker, queue_name) -> Iterator[Callable[
         count += 1
         log_path = tmp_path / f"worker-{count}.log"
         worker_env = celery_env(env)
+        if count == 1:
+            # As `make run` does before its worker starts: the data dir and the broker's folders.
+            subprocess.run([sys.executable, "manage.py", "prepare_data_dir", "--verbosity", "0"],
+                           cwd=REPO_ROOT, env=worker_env, check=True, timeout=120)
         args = [
             sys.executable, "-m", "celery", "-A", "gatehouse", "worker", "--beat",
             "--loglevel", "INFO", "--concurrency", "2", "--without-mingle", "--without-gossip",

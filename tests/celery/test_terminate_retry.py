@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from gateway.models import SessionBinding
 from tests.celery.conftest import wait_until
 from tests.factories import StaffUserFactory
-from tests.support.processes import daphne_args, free_port, running
+from tests.support.processes import free_port, running, serve_args
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
 from tokens.api_keys import create_api_key
@@ -35,7 +35,7 @@ def test_terminate_through_the_api_while_upstream_fails_is_retried_by_a_worker(
         start_worker()
         port = free_port()
         with running(
-            daphne_args(port), env=celery_env(), ready_url=f"http://127.0.0.1:{port}/health",
+            serve_args(port), env=celery_env(), ready_url=f"http://127.0.0.1:{port}/health",
             log_path=tmp_path / "daphne.log",
         ):
             response = httpx.delete(

@@ -46,11 +46,42 @@ def dockerfile_cmd() -> list[str]:
     return json.loads(re.search(r"^CMD (\[.*\])$", DOCKERFILE, re.MULTILINE).group(1))
 
 
-def test_container_runs_daphne_without_its_raw_access_log():
-    command = " ".join(dockerfile_cmd())
-    assert "daphne" in command and "gatehouse.asgi:application" in command
-    assert "--verbosity 0" in command
-    assert "--verbosity 0" in PROCFILE["web"]
+SERVE_IN_A_CONTAINER = ["python", "manage.py", "serve", "--bind", "0.0.0.0", "--proxy-headers"]
+
+
+def test_every_web_start_is_manage_py_serve():
+    """One start-up line, whose daphne never writes its raw access log (``?key=`` in clear):
+    the container, compose's web replicas and make run's Procfile all use it; none runs daphne
+    itself."""
+    assert dockerfile_cmd() == SERVE_IN_A_CONTAINER
+    assert COMPOSE["services"]["web"]["command"] == SERVE_IN_A_CONTAINER
+    assert PROCFILE["web"].startswith("exec python manage.py serve")
+    for command in (" ".join(dockerfile_cmd()), PROCFILE["web"], json.dumps(COMPOSE)):
+        assert "daphne" not in command
+
+
+def test_the_data_dir_is_prepared_before_migrating_everywhere():
+    migrate = COMPOSE["services"]["migrate"]["command"][-1]
+    assert migrate.index("manage.py prepare_data_dir") < migrate.index("manage.py migrate")
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert makefile.index("manage.py prepare_data_dir") < makefile.index("manage.py migrate")
+
+
+def dockerfile_collectstatic() -> list[str]:
+    """The build step's command, as the Dockerfile runs it (no secret key, no data dir)."""
+    line = re.search(r"^RUN (.*manage\.py collectstatic.*)$", DOCKERFILE, re.MULTILINE).group(1)
+    assert "\\" not in line and "GATEHOUSE_" not in line, "the build step needs no data dir or key"
+    return line.split()
+
+
+def test_the_build_step_writes_no_data(tmp_path):
+    """collectstatic at build time imports settings with no key and no data dir, and leaves none."""
+    data_dir = tmp_path / "data"
+    command = [sys.executable if word == "python" else word for word in dockerfile_collectstatic()]
+    result = subprocess.run([*command, "--dry-run"], cwd=REPO_ROOT, env=embedded_env(data_dir),
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not data_dir.exists()
 
 
 def test_compose_has_the_scale_out_services():
@@ -78,11 +109,14 @@ def test_compose_commands_are_the_procfile_commands():
 
 @pytest.mark.integration
 def test_container_command_serves_health(tmp_path):
+    """On a fresh data dir (a new volume) the container's command prepares it, then serves."""
     port = free_port()
-    env = embedded_env(tmp_path, PORT=str(port), PATH=f"{VENV_BIN}:/usr/bin:/bin")
+    data_dir = tmp_path / "data"
+    env = embedded_env(data_dir, PORT=str(port), PATH=f"{VENV_BIN}:/usr/bin:/bin")
     with running(dockerfile_cmd(), env=env, ready_url=f"http://127.0.0.1:{port}/health",
                  log_path=tmp_path / "web.log"):
         assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+        assert (data_dir / "secret_key").exists() and (data_dir / "broker" / "queue").is_dir()
 
 
 WORKER_READY = r'"logger": "celery\.apps\.worker", "message": "celery@\S+ ready\."'
@@ -103,6 +137,10 @@ def test_celery_commands_start(tmp_path, service, started):
         command = COMPOSE["services"][service]["command"]
     env = embedded_env(tmp_path, PATH=f"{VENV_BIN}:/usr/bin:/bin",
                        GATEHOUSE_CELERY_QUEUE=f"deployment-test-{service.replace(' ', '')}")
+    # What make run (and compose's migrate service) does before the worker and beat start.
+    prepared = subprocess.run([sys.executable, "manage.py", "prepare_data_dir"], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, check=False, timeout=120)
+    assert prepared.returncode == 0, prepared.stdout + prepared.stderr
     log_path = tmp_path / "celery.log"
     with running(command, env=env, ready_url=None, log_path=log_path):
         deadline = time.monotonic() + 60

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.gatehouse.subprocesses import embedded_env
-from tests.support.processes import daphne_args, free_port, running
+from tests.support.processes import free_port, running, serve_args
 
 
 def test_health_is_ok(client):
@@ -43,7 +43,7 @@ def gatehouse_with(tmp_path):
     def start(**overrides: str):
         port = free_port()
         env = embedded_env(tmp_path, **overrides)
-        return running(daphne_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health",
+        return running(serve_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health",
                        log_path=tmp_path / "daphne.log"), f"http://127.0.0.1:{port}"
 
     return start

@@ -1,5 +1,5 @@
-"""`make run` from the repository: migrates, prints the first admin once, serves web + worker +
-beat, and Ctrl-C stops every process it started."""
+"""`make run` from the repository: prepares the data dir, migrates, prints the first admin once,
+serves web + worker + beat, and Ctrl-C stops every process it started."""
 
 from __future__ import annotations
 
@@ -161,6 +161,10 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path, backend):
         console = log_in(first.url, username, password)
         assert console.url.path == "/console/" and "Dashboard" in console.text
 
+        # The data dir was prepared by its explicit step (settings write nothing): the key is there.
+        first.wait_for_log(rf"Prepared the data dir {re.escape(str(data_dir))}: created .*secret_key")
+        key = (data_dir / "secret_key").read_text()
+
         # Worker and beat are up, beat keeps its schedule in the data dir.
         first.wait_for_log(r'"logger": "celery\.apps\.worker", "message": "celery@\S+ ready\."')
         first.wait_for_log(r'"logger": "celery\.beat", "message": "beat: Starting')
@@ -179,6 +183,8 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path, backend):
 
     with make_run(data_dir, tmp_path / "second.log", backend) as second:
         second.wait_for_log(r"already exists")
+        assert "Prepared the data dir" not in second.log()  # nothing left to create
+        assert (data_dir / "secret_key").read_text() == key  # the same key: sessions survive
         assert "password:" not in second.log() and password not in second.log()
         assert log_in(second.url, username, password).url.path == "/console/"
         started = ctrl_c(second)

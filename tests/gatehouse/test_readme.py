@@ -49,3 +49,24 @@ def test_sections_for_each_area_exist():
     for heading in ("## Quickstart", "## Configuration", "## Architecture", "## Scaling out", "## Console",
                     "## Gateway", "## Audit", "## Tokens from CI"):
         assert heading in README
+
+
+# A daphne command line: `daphne` followed by an option or an application path.
+_DAPHNE_COMMAND = re.compile(r"\bdaphne\s+(?:-|[\w.]+:\w)")
+
+
+def serve_commands() -> list[str]:
+    """Every ``manage.py serve`` command the README shows (inline code or code blocks)."""
+    return re.findall(r"(?:\.venv/bin/)?python manage\.py serve[^`\n]*", README)
+
+
+def test_the_readme_starts_the_web_process_only_with_manage_py_serve():
+    """Daphne started by hand logs each raw query string (``?key=gth_…`` in clear): no line of
+    the README does that; every start-up line is ``manage.py serve``
+    (tests/gatehouse/test_serve_masks_credentials.py runs them)."""
+    assert not _DAPHNE_COMMAND.search(README), _DAPHNE_COMMAND.search(README).group(0)
+    assert "gatehouse.asgi:application" not in README.replace(
+        "daphne serving `gatehouse.asgi:application`", "")
+    commands = serve_commands()
+    assert any("--bind 0.0.0.0" in command and "--proxy-headers" in command for command in commands)
+    assert any(command.startswith(".venv/bin/python manage.py serve") for command in commands)

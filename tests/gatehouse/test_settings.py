@@ -1,12 +1,13 @@
 """Settings come from the environment only: embedded by default, PostgreSQL/Redis when told, and
-a production profile that refuses to start half-configured. Each case imports the settings in a
-fresh process, because they are read once, at import."""
+a production profile that refuses to start half-configured. Importing them writes nothing: the data
+dir and the generated key come from ``manage.py prepare_data_dir`` (tests/gatehouse/test_data_dir.py).
+Each case imports the settings in a fresh process, because they are read once, at import."""
 
 from __future__ import annotations
 
 import json
 import secrets
-import stat
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ SHOW_SETTINGS = """
 import json, django
 django.setup()
 from django.conf import settings as s
+import gatehouse.settings as raw  # SECRET_KEY as read: Django refuses to hand out an empty one
 print(json.dumps({
     "db_engine": s.DATABASES["default"]["ENGINE"],
     "db_name": str(s.DATABASES["default"]["NAME"]),
@@ -25,7 +27,8 @@ print(json.dumps({
     "broker": s.CELERY_BROKER_URL,
     "broker_options": {k: str(v) for k, v in s.CELERY_BROKER_TRANSPORT_OPTIONS.items()},
     "beat_schedule": s.CELERY_BEAT_SCHEDULE_FILENAME,
-    "secret_key": s.SECRET_KEY,
+    "secret_key": raw.SECRET_KEY,
+    "secret_key_file": s.SECRET_KEY_FILE and str(s.SECRET_KEY_FILE),
     "debug": s.DEBUG,
     "allowed_hosts": s.ALLOWED_HOSTS,
     "max_body_bytes": s.MAX_BODY_BYTES,
@@ -57,26 +60,56 @@ def production_env(tmp_path, **overrides: str) -> dict[str, str]:
 
 
 def test_embedded_default_keeps_everything_under_the_data_dir(tmp_path):
-    found = show_settings(embedded_env(tmp_path))
+    data_dir = tmp_path / "data"
+    found = show_settings(embedded_env(data_dir))
     assert found["db_engine"] == "django.db.backends.sqlite3"
-    assert found["db_name"] == str(tmp_path / "gatehouse.sqlite3")
+    assert found["db_name"] == str(data_dir / "gatehouse.sqlite3")
     assert found["channel_layer"] == "channels.layers.InMemoryChannelLayer"
     assert found["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     assert found["broker"].startswith("filesystem://")
-    assert found["broker_options"]["data_folder_in"] == str(tmp_path / "broker" / "queue")
-    assert found["broker_options"]["control_folder"] == str(tmp_path / "broker" / "control")
-    assert (tmp_path / "broker" / "queue").is_dir()
-    assert found["beat_schedule"] == str(tmp_path / "celerybeat-schedule")
+    assert found["broker_options"]["data_folder_in"] == str(data_dir / "broker" / "queue")
+    assert found["broker_options"]["control_folder"] == str(data_dir / "broker" / "control")
+    assert found["beat_schedule"] == str(data_dir / "celerybeat-schedule")
+    assert found["secret_key_file"] == str(data_dir / "secret_key")
     assert found["debug"] is False
 
 
-def test_embedded_secret_key_is_generated_once_and_private(tmp_path):
-    first = show_settings(embedded_env(tmp_path))["secret_key"]
-    second = show_settings(embedded_env(tmp_path))["secret_key"]
-    assert first == second and len(first) >= 50
-    key_file = tmp_path / "secret_key"
-    assert key_file.read_text().strip() == first
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+def tree(root: Path) -> list[str]:
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*"))
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_importing_settings_with_a_fresh_data_dir_creates_nothing(tmp_path, profile):
+    """Reading every setting and setting Django up writes no file and makes no directory."""
+    data_dir = tmp_path / "data"
+    env = embedded_env(data_dir) if profile == "embedded" else production_env(data_dir)
+    before = tree(tmp_path)
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings;"
+        " print(len([getattr(settings, name) for name in dir(settings) if name.isupper()"
+        " and name != 'SECRET_KEY']))",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 100  # it did read the settings
+    assert not data_dir.exists()
+    assert tree(tmp_path) == before
+
+
+def test_embedded_secret_key_is_read_from_the_prepared_data_dir(tmp_path):
+    """No key until ``prepare_data_dir`` generates one; then settings read that key."""
+    env = embedded_env(tmp_path)
+    assert show_settings(env)["secret_key"] == ""
+    assert run_manage("prepare_data_dir", env=env).returncode == 0
+    key = show_settings(env)["secret_key"]
+    assert len(key) >= 50
+    assert key == (tmp_path / "secret_key").read_text().strip()
+
+
+def test_secret_key_from_the_environment_needs_no_key_file(tmp_path):
+    found = show_settings(embedded_env(tmp_path, GATEHOUSE_SECRET_KEY="from-the-environment"))
+    assert found["secret_key"] == "from-the-environment"
+    assert found["secret_key_file"] is None
 
 
 def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path):
@@ -147,7 +180,9 @@ def test_empty_value_means_unset(tmp_path):
 
 
 def test_production_profile_passes_check_deploy_without_warnings(tmp_path):
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(tmp_path))
+    env = production_env(tmp_path)
+    assert run_manage("prepare_data_dir", env=env).returncode == 0  # the broker's folders
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "System check identified no issues" in output
@@ -156,6 +191,8 @@ def test_production_profile_passes_check_deploy_without_warnings(tmp_path):
 
 def test_development_profile_is_what_check_deploy_warns_about(tmp_path):
     """The check above is meaningful: without the production profile, --deploy does complain."""
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=embedded_env(tmp_path))
+    env = embedded_env(tmp_path)
+    assert run_manage("prepare_data_dir", env=env).returncode == 0
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode != 0
     assert "security.W004" in result.stdout + result.stderr  # no HSTS

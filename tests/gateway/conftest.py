@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.fixtures import LiveServer
-from tests.support.processes import REPO_ROOT, daphne_args, free_port, running, subprocess_env
+from tests.support.processes import REPO_ROOT, free_port, running, serve_args, subprocess_env
 from tokens.services import IssuedToken
 
 
@@ -72,7 +72,7 @@ def strict_gateway(django_db_setup, django_db_blocker, tmp_path_factory) -> Iter
     log_path = tmp_path_factory.mktemp("daphne-strict") / "daphne.log"
     with django_db_blocker.unblock():
         env = subprocess_env(STRICT_ENV)
-    with running(daphne_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health", log_path=log_path):
+    with running(serve_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health", log_path=log_path):
         yield LiveServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.gateway.drivers import INIT, MCP_HEADERS, OpenStream, call, initialize, sse_result
-from tests.support.processes import daphne_args, free_port, running, subprocess_env
+from tests.support.processes import free_port, running, serve_args, subprocess_env
 from tests.support.redis_server import require_redis
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def instances(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             stack.enter_context(
-                running(daphne_args(port), env=env, ready_url=f"{url}/health", log_path=logs / f"{name}.log")
+                running(serve_args(port), env=env, ready_url=f"{url}/health", log_path=logs / f"{name}.log")
             )
             urls.append(url)
         yield Instances(a=urls[0], b=urls[1])

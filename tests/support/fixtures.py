@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import daphne_args, free_port, running, subprocess_env
+from tests.support.processes import free_port, running, serve_args, subprocess_env
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,15 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_gateway(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LiveServer]:
-    """Gatehouse under daphne, sharing the test database. Use with ``transactional_db``."""
+    """Gatehouse started the README's way (``manage.py serve``), sharing the test database.
+
+    Use with ``transactional_db``.
+    """
     port = free_port()
     log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
     with django_db_blocker.unblock():
         env = subprocess_env()
-    with running(daphne_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health", log_path=log_path):
+    with running(serve_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health", log_path=log_path):
         yield LiveServer(url=f"http://127.0.0.1:{port}", log_path=log_path)
 
 

@@ -1,4 +1,5 @@
-"""Start real servers (daphne, upstream MCP servers, Celery workers) as subprocesses on loopback."""
+"""Start real servers (Gatehouse through ``manage.py serve``, upstream MCP servers, Celery workers)
+as subprocesses on loopback."""
 
 from __future__ import annotations
 
@@ -118,7 +119,11 @@ def running(
                 process.wait()
 
 
-def daphne_args(port: int) -> list[str]:
-    # --verbosity 0 as in the Procfile: daphne's own access log prints raw query strings.
-    return [sys.executable, "-m", "daphne", "--verbosity", "0", "-b", "127.0.0.1", "-p", str(port),
-            "gatehouse.asgi:application"]
+def serve_args(port: int) -> list[str]:
+    """The web process started the README's way (``manage.py serve``, as the Procfile and the
+    container do): daphne without its raw access log, the data dir prepared first."""
+    return [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)]
+
+
+# The old name, for test code written before the live servers started through ``manage.py serve``.
+daphne_args = serve_args
