@@ -1,4 +1,4 @@
-"""Fixtures for the audit tests: console readers of each role and a small event factory."""
+"""Fixtures for the audit tests: the audit log stream and a small event factory."""
 
 from __future__ import annotations
 
@@ -8,25 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 
 from audit.models import AuditEvent
 from audit.services import record
-from gatehouse.permissions import AUDITOR_GROUP
-from tests.factories import UserFactory
-
-
-@pytest.fixture
-def auditor(db):
-    user = UserFactory(username="auditor-ann")
-    user.groups.add(Group.objects.get_or_create(name=AUDITOR_GROUP)[0])
-    return user
-
-
-@pytest.fixture
-def auditor_client(client, auditor):
-    client.force_login(auditor)
-    return client
 
 
 @pytest.fixture
