@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from audit import events
+from gatehouse import database
 
 if TYPE_CHECKING:
     from tokens.services import AuthenticatedToken
@@ -192,6 +193,19 @@ class UpstreamTimeout(Refusal):
     status = 504
     code = "upstream_timeout"
     audit_event = events.MCP_REQUEST
+
+
+class DatabaseUnavailable(Refusal):
+    """The gateway cannot reach its database, so it cannot check the token: 503, try again shortly."""
+
+    status = 503
+    code = database.ERROR_CODE
+    audit_event = events.MCP_REQUEST
+
+    def __init__(self, detail: str = database.DETAIL) -> None:
+        super().__init__(
+            detail, headers=[(b"retry-after", str(database.RETRY_AFTER_SECONDS).encode())]
+        )
 
 
 class InternalError(Refusal):
