@@ -94,6 +94,20 @@ def mask_secrets(text: str) -> str:
     return _HEADER_PAIR_RE.sub(_mask_header, text)
 
 
+# ``password=…``, ``secret: …``, ``"api_key": "…"`` in free text (an upstream's error page, a
+# traceback): the value after a credential-named key.
+_NAMED_VALUE_RE = re.compile(
+    r"(?i)([\"']?\b(?:password|passwd|pwd|secret|client[-_]secret|access[-_]token|refresh[-_]token|"
+    r"api[-_]?key)\b[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}\])]+)"
+)
+
+
+def mask_free_text(text: str) -> str:
+    """``mask_secrets`` plus the values of credential-named keys, for text nobody vetted (an
+    upstream's error body): more masked than needed is fine there."""
+    return _NAMED_VALUE_RE.sub(lambda m: m.group(1) + MASK, mask_secrets(text))
+
+
 def mask_query_string(query: str) -> str:
     """A raw query string with credential values masked, also when names or values are
     percent-encoded (``k%65y=…``, ``key=%67th_…``) — the way a server decodes them."""

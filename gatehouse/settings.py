@@ -245,6 +245,18 @@ TOKEN_RATE = env.rate("GATEHOUSE_TOKEN_RATE", default="600/m")
 IP_RATE = env.rate("GATEHOUSE_IP_RATE", default="1200/m")
 MAX_BODY_BYTES = env.positive_int("GATEHOUSE_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 UPSTREAM_TIMEOUT_SECONDS = env.positive_float("GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS", default=30.0)
+# Bounds on an upstream event stream once its headers are in (gateway/relay.py ``pump_sse``). Only
+# complete SSE blocks count as a sign of life (an event or a keep-alive comment such as the SDK
+# servers' 15 s pings), never loose bytes: a trickle that never completes an event is a stall.
+# First: the time from the headers of an answer to a POST to its first complete block; as long as
+# the TypeScript SDK client's own request timeout (60 s), since a tool call may think before its
+# first progress notification. Idle: the longest silence after that, and on GET streams from
+# their headers on; as long as the Python SDK client's read timeout (300 s).
+STREAM_FIRST_EVENT_SECONDS = env.positive_float("GATEHOUSE_STREAM_FIRST_EVENT_SECONDS", default=60.0)
+STREAM_IDLE_SECONDS = env.positive_float("GATEHOUSE_STREAM_IDLE_SECONDS", default=300.0)
+# While an event stream waits, a ``: keepalive`` comment goes to the client this often, so proxies
+# and load balancers in between do not close a quiet but healthy connection.
+STREAM_KEEPALIVE_SECONDS = env.positive_float("GATEHOUSE_STREAM_KEEPALIVE_SECONDS", default=15.0)
 # Browser origins allowed to call the gateway (DNS-rebinding protection). Requests without an
 # Origin header (CLI clients, supergateway) are not affected.
 ALLOWED_ORIGINS = env.list("GATEHOUSE_ALLOWED_ORIGINS", default=[PUBLIC_URL])

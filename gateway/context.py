@@ -8,6 +8,7 @@ the token and server it had learned, see ``Refusal.with_subject``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ class Context:
     bytes_in: int = 0
     session_id: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
+    # Ids of this request's JSON-RPC requests whose responses have been relayed (``_id_key`` form).
+    answered: set[str] = field(default_factory=set)
 
     @property
     def raw_credential(self) -> str:
@@ -64,6 +67,26 @@ class Context:
             return ""
         methods = [m.method or "response" for m in self.rpc.messages]
         return methods[0] if len(methods) == 1 else "batch:" + ",".join(methods[:10])
+
+    def pending_request_ids(self) -> list[Any]:
+        """Request ids the client sent in this body whose responses it has not been sent yet."""
+        if self.rpc is None:
+            return []
+        return [rid for rid in self.rpc.request_ids() if _id_key(rid) not in self.answered]
+
+    def note_relayed(self, data: str) -> None:
+        """Remember the ids answered by one relayed SSE message (a response, or a batch of them)."""
+        if self.rpc is None or not self.rpc.has_requests or len(self.answered) >= len(self.rpc.messages):
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return
+        for message in payload if isinstance(payload, list) else [payload]:
+            if isinstance(message, dict) and "method" not in message and (
+                "result" in message or "error" in message
+            ):
+                self.answered.add(_id_key(message.get("id")))
 
     def subject(self, refusal: Refusal | None = None) -> AuditSubject:
         """The audit identity: the admitted token and server, else what ``refusal`` learned of them."""
@@ -106,3 +129,8 @@ class Context:
             },
             **self.subject().fields(),
         )
+
+
+def _id_key(request_id: Any) -> str:
+    """A JSON-RPC id as a set key: ``1`` and ``"1"`` are different ids."""
+    return json.dumps(request_id)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from audit import events
+from gatehouse import database
 
 if TYPE_CHECKING:
     from tokens.services import AuthenticatedToken
@@ -194,6 +195,30 @@ class UpstreamTimeout(Refusal):
     audit_event = events.MCP_REQUEST
 
 
+class UpstreamStalled(UpstreamTimeout):
+    """An upstream event stream that went quiet: no complete event within the configured bound.
+
+    ``reason`` says which bound: ``upstream_first_event_timeout`` (an answer to a POST that never
+    started) or ``upstream_stream_idle`` (silence after that, or on a GET stream).
+    """
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail, reason=reason)
+
+
+class DatabaseUnavailable(Refusal):
+    """The gateway cannot reach its database, so it cannot check the token: 503, try again shortly."""
+
+    status = 503
+    code = database.ERROR_CODE
+    audit_event = events.MCP_REQUEST
+
+    def __init__(self, detail: str = database.DETAIL) -> None:
+        super().__init__(
+            detail, headers=[(b"retry-after", str(database.RETRY_AFTER_SECONDS).encode())]
+        )
+
+
 class InternalError(Refusal):
     """A fault of the gateway itself: logged with its traceback, answered without it."""
 
@@ -215,6 +240,24 @@ def jsonrpc_body(refusal: Refusal) -> bytes:
         {"jsonrpc": "2.0", "id": request_id, "error": error} for request_id in refusal.request_ids or [None]
     ]
     return json_body(errors[0] if len(errors) == 1 else errors)
+
+
+# The JSON-RPC error code of the error a pending request gets when the gateway ends its stream
+# (implementation-defined server error range); a timeout uses the SDKs' request-timeout code.
+STREAM_ENDED_RPC_CODE = -32000
+STREAM_TIMEOUT_RPC_CODE = -32001
+
+
+def stream_end_errors(request_ids: Sequence[Any], *, message: str, reason: str, code: int) -> bytes:
+    """One SSE ``message`` event per request id, carrying a JSON-RPC error that says why."""
+    out = []
+    for request_id in request_ids:
+        payload = json_body({
+            "jsonrpc": "2.0", "id": request_id,
+            "error": {"code": code, "message": message, "data": {"reason": reason}},
+        })
+        out.append(b"event: message\ndata: " + payload + b"\n\n")
+    return b"".join(out)
 
 
 def render(refusal: Refusal) -> tuple[int, Headers, bytes]:

@@ -17,10 +17,18 @@ from typing import Any, Literal
 
 from django.conf import settings
 
+from gatehouse.database import UNAVAILABLE_ERRORS
 from gateway.admission import admit, run_db
 from gateway.context import Context
 from gateway.credentials import extract_credential, query_param
-from gateway.errors import BadRequest, InternalError, MethodNotAllowed, Refusal, UpstreamUnavailable
+from gateway.errors import (
+    BadRequest,
+    DatabaseUnavailable,
+    InternalError,
+    MethodNotAllowed,
+    Refusal,
+    UpstreamUnavailable,
+)
 from gateway.exchange import (
     UPSTREAM_READ_ERRORS,
     ClientGone,
@@ -112,8 +120,15 @@ def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:
         except ClientGone:
             return
         except UPSTREAM_READ_ERRORS:
-            # Headers may be out already: the client's stream ends, the failure is audited.
+            # Headers may be out already: the client's stream ends (its pending requests told
+            # why), the failure is audited.
             await refuse(ctx, responder, UpstreamUnavailable("The upstream server broke off its response."))
+        except UNAVAILABLE_ERRORS:
+            # Any database hop of any flow (admission after its one reconnect, sessions): 503
+            # with Retry-After, not a 500. The audit row waits in the writer's queue until the
+            # database is back (audit.batching retries).
+            logger.warning("gateway database unavailable", extra={"path": ctx.incoming.path})
+            await refuse(ctx, responder, DatabaseUnavailable())
         except Exception:
             logger.exception("gateway request failed", extra={"path": ctx.incoming.path})
             await refuse(ctx, responder, InternalError("The gateway failed on this request; it is logged."))

@@ -11,7 +11,14 @@ from typing import Any
 
 from audit.services import record_later
 from gateway.context import Context
-from gateway.errors import Refusal, render
+from gateway.errors import (
+    STREAM_ENDED_RPC_CODE,
+    STREAM_TIMEOUT_RPC_CODE,
+    Refusal,
+    UpstreamTimeout,
+    render,
+    stream_end_errors,
+)
 from gateway.exchange import Responder
 from gateway.protocol import MalformedMessage
 
@@ -49,10 +56,28 @@ def audit_refusal(ctx: Context, refusal: Refusal) -> None:
     )
 
 
+async def end_stream(
+    ctx: Context, responder: Responder, *, message: str, reason: str, code: int = STREAM_ENDED_RPC_CODE
+) -> None:
+    """End a response already under way; an event stream first tells each pending request why.
+
+    Pending: the JSON-RPC requests of this request body whose responses were not relayed yet.
+    Each gets one ``message`` event with a JSON-RPC error, so a client can tell a revoked token
+    or a dead upstream from a stream that merely ended.
+    """
+    if responder.is_event_stream and not responder.finished:
+        pending = ctx.pending_request_ids()
+        if pending:
+            ctx.notes["pending_errored"] = len(pending)
+            await responder.body(stream_end_errors(pending, message=message, reason=reason, code=code))
+    await responder.finish()
+
+
 async def refuse(ctx: Context, responder: Responder, refusal: Refusal) -> None:
-    """Audit ``refusal`` and answer it; a response already under way just ends."""
+    """Audit ``refusal`` and answer it; a response already under way ends (see ``end_stream``)."""
     audit_refusal(ctx, refusal)
     if responder.started:
-        await responder.finish()
+        code = STREAM_TIMEOUT_RPC_CODE if isinstance(refusal, UpstreamTimeout) else STREAM_ENDED_RPC_CODE
+        await end_stream(ctx, responder, message=refusal.detail, reason=refusal.reason, code=code)
         return
     await responder.whole(*render(refusal))

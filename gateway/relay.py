@@ -11,17 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
+from django.conf import settings
 
+from gatehouse.secrets_mask import mask_free_text
 from gateway import policy
 from gateway.context import Context
-from gateway.errors import Refusal, SessionNotFound, Unauthorized, UpstreamUnavailable, render
+from gateway.errors import (
+    DatabaseUnavailable,
+    Refusal,
+    SessionNotFound,
+    Unauthorized,
+    UpstreamStalled,
+    UpstreamUnavailable,
+    json_body,
+    render,
+)
 from gateway.exchange import Responder, UpstreamRejected, response_headers, wait_for_disconnect
 from gateway.pipeline import Receive
+from gateway.refusals import end_stream
 from gateway.sse import MAX_EVENT_BYTES, SseEvent, SseParser, SseTooLarge, serialize
 from gateway.watch import StreamWatch
+
+logger = logging.getLogger("gatehouse.gateway")
 
 EventHandler = Callable[[SseEvent], Awaitable[bytes]]
 
@@ -52,33 +70,109 @@ async def race(work: Awaitable[None], *, receive: Receive, watch: StreamWatch | 
     return tasks[winner]
 
 
+# Why the gateway ended a stream, by watch end reason, for the JSON-RPC errors of its pending
+# requests. Any other reason (a new kind of re-check) gets ``_WATCH_END_DEFAULT``.
+_WATCH_END_MESSAGES = {
+    "token_invalid": "The token is no longer valid (revoked, expired or rotated out); "
+                     "the gateway ended the stream.",
+    "session_ended": "The session has ended; the gateway ended the stream. Start a new session.",
+    "recheck_failed": "The gateway could not re-check the token with its database, so it ended "
+                      "the stream. Try again shortly.",
+}
+_WATCH_END_DEFAULT = "The gateway ended the stream."
+
+
 async def end_by_watch(ctx: Context, responder: Responder, watch: StreamWatch) -> None:
-    """Answer a request whose token or session a re-check found dead (not audited as a refusal)."""
-    ctx.notes["ended_by"] = watch.reason
+    """Answer a request whose token or session a re-check found dead (not audited as a refusal).
+
+    Once headers are out, each pending request of an event stream gets a JSON-RPC error saying
+    why (``end_stream``); before that, the HTTP answer the reason calls for.
+    """
+    reason = watch.reason or "ended"
+    ctx.notes["ended_by"] = reason
     if responder.started:
-        await responder.finish()
+        message = _WATCH_END_MESSAGES.get(reason, _WATCH_END_DEFAULT)
+        await end_stream(ctx, responder, message=message, reason=reason)
         return
-    if watch.reason == "token_invalid":
-        refusal: Refusal = Unauthorized("The token is no longer valid.", presented=True)
-    else:
+    refusal: Refusal
+    if reason == "token_invalid":
+        refusal = Unauthorized("The token is no longer valid.", presented=True)
+    elif reason == "session_ended":
         refusal = SessionNotFound("The session has ended; start a new one.")
+    elif reason == "recheck_failed":
+        refusal = DatabaseUnavailable()
+    else:
+        refusal = Refusal(_WATCH_END_DEFAULT, status=503, code="stream_ended")
     await responder.whole(*render(refusal))
 
 
-async def pump_sse(upstream: httpx.Response, responder: Responder, on_event: EventHandler) -> None:
+FIRST_EVENT = "upstream_first_event_timeout"
+IDLE = "upstream_stream_idle"
+
+
+async def pump_sse(
+    upstream: httpx.Response, responder: Responder, on_event: EventHandler, *, awaits_answer: bool
+) -> None:
     """Forward each complete upstream event the moment it arrives (rewritten where needed).
 
-    An event the stream ends before completing is dropped, as clients drop it.
+    An event the stream ends before completing is dropped, as clients drop it. The upstream's
+    silence is bounded: only a complete SSE block (an event, or a keep-alive comment) is a sign
+    of life, so neither nothing nor a trickle of bytes that never completes an event holds the
+    client forever. ``awaits_answer`` (a POST's answer): the first block must come within
+    ``STREAM_FIRST_EVENT_SECONDS``; after it, and on other streams from the start, blocks may be
+    at most ``STREAM_IDLE_SECONDS`` apart. A stall raises ``UpstreamStalled``. Meanwhile the client
+    gets a keep-alive comment every ``STREAM_KEEPALIVE_SECONDS`` it got nothing else.
     """
     parser = SseParser()
+    chunks = upstream.aiter_bytes()
+    reading: asyncio.Future[bytes] | None = None
+    bound, which = (
+        (settings.STREAM_FIRST_EVENT_SECONDS, FIRST_EVENT) if awaits_answer
+        else (settings.STREAM_IDLE_SECONDS, IDLE)
+    )
+    last_life = time.monotonic()
     try:
-        async for chunk in upstream.aiter_bytes():
-            out = [await on_event(event) for event in parser.feed(chunk)]
+        while True:
+            if reading is None:
+                reading = asyncio.ensure_future(anext(chunks))
+            deadline = last_life + bound
+            wake = deadline
+            if responder.can_keepalive:
+                wake = min(wake, responder.last_sent + settings.STREAM_KEEPALIVE_SECONDS)
+            await asyncio.wait({reading}, timeout=max(0.0, wake - time.monotonic()))
+            if not reading.done():
+                if time.monotonic() >= deadline:
+                    raise _stalled(which, bound)
+                await responder.keepalive()
+                continue
+            try:
+                chunk = reading.result()
+            except StopAsyncIteration:
+                break
+            reading = None
+            events = parser.feed(chunk)
+            if events:
+                last_life = time.monotonic()
+                bound, which = settings.STREAM_IDLE_SECONDS, IDLE
+            out = [await on_event(event) for event in events]
             await responder.body(b"".join(out))
         out = [await on_event(event) for event in parser.close()]
     except SseTooLarge as exc:
         raise UpstreamUnavailable(f"The upstream sent an event larger than {MAX_EVENT_BYTES} bytes.") from exc
+    finally:
+        if reading is not None and not reading.done():
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                await reading
     await responder.body(b"".join(out))
+
+
+def _stalled(which: str, bound: float) -> UpstreamStalled:
+    if which == FIRST_EVENT:
+        detail = f"The upstream server sent no event within {bound:g} s of starting its answer."
+    else:
+        detail = f"The upstream server sent no event for {bound:g} s; the gateway ended the stream."
+    return UpstreamStalled(detail, reason=which)
 
 
 def tool_filter(ctx: Context) -> EventHandler:
@@ -89,6 +183,7 @@ def tool_filter(ctx: Context) -> EventHandler:
     async def on_event(event: SseEvent) -> bytes:
         if not event.is_message:
             return event.raw
+        ctx.note_relayed(event.data)
         try:
             filtered = policy.filter_tools_payload(event.data, allowed)
         except policy.UncheckableAnswer:
@@ -111,11 +206,14 @@ async def relay(
     held ``tools/list`` result into the answer to another request, and clients take it. A whole
     answer is checked before its headers go out, so one that cannot be checked is a clean 502.
     """
+    if upstream.status_code >= 400:
+        await relay_error(ctx, upstream, responder, session_id=session_id)
+        return
     headers = response_headers(upstream, session_id=session_id)
     content_type = upstream.headers.get("content-type", "").lower()
     if content_type.startswith("text/event-stream"):
-        await responder.start(upstream.status_code, headers)
-        await pump_sse(upstream, responder, tool_filter(ctx))
+        await responder.start_stream(upstream.status_code, headers)
+        await pump_sse(upstream, responder, tool_filter(ctx), awaits_answer=ctx.incoming.method == "POST")
     else:
         assert ctx.admission is not None
         body = await read_bounded(upstream, limit=MAX_EVENT_BYTES)
@@ -129,6 +227,95 @@ async def relay(
         await responder.start(upstream.status_code, headers)
         await responder.body(filtered if filtered is not None else body)
     await responder.finish()
+
+
+# An upstream error answer is read this far: JSON-RPC errors are small.
+ERROR_BODY_LIMIT = 64 * 1024
+# What of an error body that is not relayed goes to the log (masked).
+LOG_EXCERPT_BYTES = 500
+
+
+async def relay_error(
+    ctx: Context, upstream: httpx.Response, responder: Responder, *, session_id: str | None
+) -> None:
+    """Relay an upstream error status: a JSON-RPC error body as it is, anything else replaced.
+
+    A well-formed JSON-RPC error (an object, or an array of responses with an error) is the
+    upstream's answer to the client and passes (status included). Anything else (an HTML page,
+    a traceback, a framework's debug output) may carry the upstream's internals or secrets: the
+    client gets the gateway's JSON error (502 for a 5xx; a 4xx keeps its status, so a 405 still
+    says "no GET stream here" and a 404 inside a session still says "start a new session"), and
+    a short masked excerpt goes to the log.
+    """
+    status = upstream.status_code
+    body, complete = await _read_prefix(upstream, limit=ERROR_BODY_LIMIT)
+    headers = response_headers(upstream, session_id=session_id)
+    if complete and is_jsonrpc_error_body(body):
+        assert ctx.admission is not None
+        allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
+        try:
+            filtered = policy.filter_tools_payload(body, allowed)
+        except policy.UncheckableAnswer as exc:
+            raise UpstreamUnavailable(str(exc)) from exc
+        await responder.start(status, headers)
+        await responder.finish(filtered if filtered is not None else body)
+        return
+    server = ctx.admission.server.name if ctx.admission else ""
+    excerpt = body[:LOG_EXCERPT_BYTES].decode("utf-8", "replace")
+    logger.warning(
+        "upstream error answer replaced",
+        extra={"server": server, "upstream_status": status, "excerpt": mask_free_text(excerpt)},
+    )
+    ctx.notes["upstream_status"] = status
+    binding = ctx.admission.binding if ctx.admission else None
+    if status == 404 and binding is not None:
+        code = "session_not_found"
+        detail = "The upstream server no longer knows this session; start a new one."
+    elif status >= 500:
+        code, detail = "upstream_error", f"The upstream server failed (HTTP {status})."
+        status = 502
+    else:
+        code, detail = "upstream_error", f"The upstream server refused the request (HTTP {status})."
+    ctx.notes["upstream_error"] = code
+    own = [(k, v) for k, v in headers if k != b"content-type"]
+    await responder.whole(
+        status, [(b"content-type", b"application/json"), *own], json_body({"error": code, "detail": detail})
+    )
+
+
+def is_jsonrpc_error_body(body: bytes) -> bool:
+    """A JSON-RPC error response, or a non-empty array of responses at least one of which is an error."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    messages = payload if isinstance(payload, list) else [payload]
+    return bool(messages) and all(_is_response(m) for m in messages) and any(
+        isinstance(m.get("error"), dict) for m in messages
+    )
+
+
+def _is_response(message: Any) -> bool:
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or "id" not in message:
+        return False
+    error = message.get("error")
+    if error is None:
+        return "result" in message
+    return isinstance(error, dict) and isinstance(error.get("code"), int) and isinstance(
+        error.get("message"), str
+    )
+
+
+async def _read_prefix(upstream: httpx.Response, *, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of an upstream body, and whether that is all of it."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in upstream.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], False
+    return b"".join(chunks), True
 
 
 async def read_bounded(upstream: httpx.Response, *, limit: int) -> bytes:

@@ -111,8 +111,9 @@ class _LegacyStream:
                 raise UpstreamUnavailable(f"The upstream SSE endpoint answered {upstream.status_code}.")
             # Headers wait for the rewritten endpoint event: an upstream that fails before it
             # (another origin, a closed stream) gets the client a 502, not an empty 200 stream.
-            self.responder.start_with_first_byte(200, SSE_RESPONSE_HEADERS)
-            await pump_sse(upstream, self.responder, self.on_event)
+            self.responder.start_with_first_byte(200, SSE_RESPONSE_HEADERS, event_stream=True)
+            # The endpoint event is owed at once: the first-event bound applies.
+            await pump_sse(upstream, self.responder, self.on_event, awaits_answer=True)
             if self.binding is None:
                 raise UpstreamUnavailable("The upstream's event stream ended before announcing an endpoint.")
             await self.responder.finish()
