@@ -15,13 +15,14 @@ session). JOSE header: ``kid`` of the active signing key and ``typ: gatehouse-id
 (access tokens say ``JWT``), which ``authenticate_token`` refuses, as it refuses the foreign
 ``aud``: an assertion is never a client credential.
 
-Cheap on the hot path: an assertion is reused for the same token, server (and its URL), session
-and signing key while it has more than ``REUSE_MIN_REMAINING_SECONDS`` left (a bounded cache per
-process), and the active key is re-read at most every ``ACTIVE_KEY_RECHECK_SECONDS``, so a
-request normally signs nothing and queries nothing. After ``rotate_signing_key`` a process signs
-with the new key within that recheck; assertions already out (signed by the retired key) keep
-verifying because ``prune_signing_keys`` keeps a retired key published for
-``RETIRED_KEY_MIN_SECONDS`` at least, longer than any of them lives.
+Cheap on the hot path: an assertion is reused for the same token, server (and its URL) and
+session while it has more than ``REUSE_MIN_REMAINING_SECONDS`` left (a bounded LRU per process),
+so a request normally signs nothing and queries nothing. Only signing a new one reads which key
+is active (one indexed row; the private key is decrypted and parsed once per process), so it is
+always signed by the key active at that moment, also right after ``rotate_signing_key`` on
+another instance. Assertions already out keep verifying after a rotation, cached ones included,
+because ``prune_signing_keys`` keeps a retired key published for ``RETIRED_KEY_MIN_SECONDS`` at
+least, longer than any assertion lives.
 """
 
 from __future__ import annotations
@@ -30,14 +31,12 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import jwt
 from django.conf import settings
 
 from tokens import crypto
 from tokens.models import (
-    ACTIVE_KEY_RECHECK_SECONDS,
     IDENTITY_ASSERTION_LIFETIME_SECONDS,
     IDENTITY_ASSERTION_TYP,
     SigningKey,
@@ -53,27 +52,14 @@ CACHE_SIZE = 4096
 BEARER_HEADER = "authorization"
 
 
-@dataclass(frozen=True)
-class _Signer:
-    kid: str
-    algorithm: str
-    private_key: crypto.PrivateKey
-    checked_at: float
-
-
-_signer: _Signer | None = None
 _lock = threading.Lock()
-# (client_id, server id, audience, session id, kid) -> (assertion, its exp); oldest first.
-_assertions: OrderedDict[tuple[str, int, str, str, str], tuple[str, int]] = OrderedDict()
+# (client_id, server id, audience, session id) -> (assertion, its exp); oldest first.
+_assertions: OrderedDict[tuple[str, int, str, str], tuple[str, int]] = OrderedDict()
 
 
-def _active_signer() -> _Signer:
-    """The active key's private half, re-read from the database at most every few seconds."""
-    global _signer
-    now = time.monotonic()
-    current = _signer
-    if current is not None and now - current.checked_at < ACTIVE_KEY_RECHECK_SECONDS:
-        return current
+def _active_key() -> tuple[str, str, crypto.PrivateKey]:
+    """(kid, algorithm, private key) of the active key: one indexed read, the key's PEM decrypted
+    and parsed once per process (``crypto.load_private_key`` is cached by ciphertext)."""
     row = (
         SigningKey.objects.filter(status=SigningKey.Status.ACTIVE)
         .values_list("kid", "algorithm", "private_key_encrypted")
@@ -83,10 +69,7 @@ def _active_signer() -> _Signer:
         key = get_active_signing_key()  # the first key ever: created on first use
         row = (key.kid, key.algorithm, key.private_key_encrypted)
     kid, algorithm, encrypted = row
-    same = current is not None and current.kid == kid
-    private_key = current.private_key if current is not None and same else crypto.load_private_key(encrypted)
-    current = _signer = _Signer(kid=kid, algorithm=algorithm, private_key=private_key, checked_at=now)
-    return current
+    return kid, algorithm, crypto.load_private_key(encrypted)
 
 
 def _caller(token: AuthenticatedToken | Token) -> tuple[str, str, TokenScope, int | None]:
@@ -118,14 +101,14 @@ def identity_assertion(
 ) -> str:
     """A signed assertion that ``token``'s owner calls ``server`` (in gateway session ``session_id``)."""
     client_id, subject, scope, token_expires = _caller(token)
-    signer = _active_signer()
-    key = (client_id, server.id, server.public_url, session_id, signer.kid)
+    key = (client_id, server.id, server.public_url, session_id)
     now = int(time.time())
     with _lock:
         cached = _assertions.get(key)
         if cached is not None and cached[1] - now > REUSE_MIN_REMAINING_SECONDS:
             _assertions.move_to_end(key)
             return cached[0]
+    kid, algorithm, private_key = _active_key()
     expires = now + IDENTITY_ASSERTION_LIFETIME_SECONDS
     if token_expires is not None:
         expires = max(min(expires, token_expires), now + 1)
@@ -142,8 +125,7 @@ def identity_assertion(
     if session_id:
         claims["sid"] = session_id
     assertion = jwt.encode(
-        claims, signer.private_key, algorithm=signer.algorithm,
-        headers={"kid": signer.kid, "typ": IDENTITY_ASSERTION_TYP},
+        claims, private_key, algorithm=algorithm, headers={"kid": kid, "typ": IDENTITY_ASSERTION_TYP}
     )
     with _lock:
         _assertions[key] = (assertion, expires)
@@ -174,8 +156,6 @@ def forwarded_identity(*, token: AuthenticatedToken, server: UpstreamTarget) -> 
 
 
 def clear_cache() -> None:
-    """Forget every cached assertion and the active key (tests; a process never needs it)."""
-    global _signer
+    """Forget every cached assertion (tests; a process never needs it)."""
     with _lock:
         _assertions.clear()
-        _signer = None

@@ -96,13 +96,16 @@ def test_the_header_pair_is_bearer_in_authorization_and_bare_elsewhere(make_toke
     assert assertions.identity_header(token=token, server=plain) is None
 
 
-def test_reused_per_token_server_and_session_without_queries_or_signing(make_token, notes, db):
+def test_reused_per_token_server_and_session_without_queries_or_signing(make_token, notes, db, monkeypatch):
     alice = authenticate_token(raw_token=make_token({"notes": None}, name="a").secret)
     bob = authenticate_token(raw_token=make_token({"notes": None}, name="b").secret)
     first = assertions.identity_assertion(token=alice, server=notes, session_id="s1")
+    signed = []
+    monkeypatch.setattr(assertions.jwt, "encode", lambda *a, **k: signed.append(1) or "")
     with CaptureQueriesContext(connection) as queries:
         again = assertions.identity_assertion(token=alice, server=notes, session_id="s1")
-    assert again == first and not queries.captured_queries
+    assert again == first and not queries.captured_queries and not signed
+    monkeypatch.undo()
     assert assertions.identity_assertion(token=alice, server=notes, session_id="s2") != first
     assert assertions.identity_assertion(token=bob, server=notes, session_id="s1") != first
 
@@ -141,9 +144,7 @@ def test_scope_claim_leaves_out_names_it_cannot_write():
     assert assertions.scope_claim(scope, "c") == ""
 
 
-def test_signed_by_the_active_key_and_verifiable_after_rotation_until_it_expires(
-    make_token, notes, monkeypatch
-):
+def test_signed_by_the_active_key_and_verifiable_after_rotation_until_it_expires(make_token, notes):
     token = authenticate_token(raw_token=make_token({"notes": None}).secret)
     before = assertions.identity_assertion(token=token, server=notes)
     old = get_active_signing_key()
@@ -153,10 +154,9 @@ def test_signed_by_the_active_key_and_verifiable_after_rotation_until_it_expires
     assert prune_signing_keys(actor="tests") == []
     assert _verify(before, notes.public_url)["sub"] == token.owner_username
 
-    # Within the recheck a process may still sign with the key it knows; then it takes the new one.
-    now = assertions.time.monotonic()
-    monkeypatch.setattr(assertions.time, "monotonic", lambda: now + 11)
-    after = assertions.identity_assertion(token=token, server=notes)
+    # The cached one is still served (it verifies); a new one is signed by the new active key.
+    assert assertions.identity_assertion(token=token, server=notes) == before
+    after = assertions.identity_assertion(token=token, server=notes, session_id="new-session")
     assert jwt.get_unverified_header(after)["kid"] == new.kid != old.kid
     assert _verify(after, notes.public_url)["sub"] == token.owner_username
 
