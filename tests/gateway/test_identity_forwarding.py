@@ -5,6 +5,7 @@ an upstream would (PyJWKClient on the gateway's JWKS); spoofing; reuse; key rota
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -18,6 +19,7 @@ from gateway.models import SessionBinding
 from gateway.services import end_session
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import INIT, MCP_HEADERS, call, initialize, sdk_sse_client, sse_result
+from tests.support.fixtures import _run_upstream
 from tokens.models import IDENTITY_ASSERTION_TYP
 from tokens.services import prune_signing_keys, rotate_signing_key
 
@@ -51,10 +53,23 @@ def _verify(gw, assertion: str, audience: str) -> dict:
     )
 
 
+# Upstreams of their own: other tests read the shared upstreams' request logs for any
+# Authorization header, and these get one on every request.
+@pytest.fixture(scope="module")
+def echo_upstream(tmp_path_factory) -> Iterator[str]:
+    yield from _run_upstream(tmp_path_factory, "streamable")
+
+
+@pytest.fixture(scope="module")
+def echo_upstream_sse(tmp_path_factory) -> Iterator[str]:
+    yield from _run_upstream(tmp_path_factory, "sse")
+
+
 @pytest.fixture
-def who(gw, register_upstream):
-    """``who``: the echoing upstream with identity forwarding on (default header)."""
-    register_upstream(name="who", url=gw.upstream, forward_identity=True)
+def who(gw, register_upstream, echo_upstream):
+    """``who``: an echoing upstream with identity forwarding on (default header)."""
+    register_upstream(name="who", url=echo_upstream, forward_identity=True)
+    gw.upstream = echo_upstream  # what this module's tests mean by "the upstream"
     return gw
 
 
@@ -77,7 +92,7 @@ def test_each_request_carries_a_signed_audience_bound_assertion(who, user):
     assert token.secret.removeprefix("gth_") not in assertion
 
 
-def test_all_tools_is_star_and_a_server_without_the_setting_gets_nothing(who):
+def test_all_tools_is_star_and_a_server_without_the_setting_gets_nothing(who, register_upstream):
     gw = who
     token = gw.token({"who": None, "demo": None})
     session_id = initialize(gw.mcp("who"), token.secret)
@@ -85,12 +100,14 @@ def test_all_tools_is_star_and_a_server_without_the_setting_gets_nothing(who):
                      audience=gw.upstream)
     assert claims["scope"] == "*"
     # The same upstream registered without the setting: no identity, no client credential.
+    register_upstream(name="demo", url=gw.upstream)
     session_id = initialize(gw.mcp("demo"), token.secret)
     seen = _headers_seen(call(gw.mcp("demo"), token.secret, session_id, "request_info"))
     assert "authorization" not in dict(seen)
 
 
-def test_a_client_cannot_spoof_the_identity_header(gw, register_upstream):
+def test_a_client_cannot_spoof_the_identity_header(gw, register_upstream, echo_upstream):
+    gw.upstream = echo_upstream
     register_upstream(
         name="who-x", url=gw.upstream, forward_identity=True, identity_header="X-Gatehouse-Identity",
         headers={"Authorization": "Bearer upstream-static"},
@@ -211,7 +228,8 @@ def test_session_ends_carry_the_identity_too(who):
     assert claims["sid"] == session_id and claims["sub"] == token.token.owner.username
 
 
-def test_legacy_sse_carries_it_on_the_stream_and_on_each_message(gw, register_upstream):
+def test_legacy_sse_carries_it_on_the_stream_and_on_each_message(gw, register_upstream, echo_upstream_sse):
+    gw.upstream_sse = echo_upstream_sse
     register_upstream(name="who-sse", url=gw.upstream_sse, transport="sse", forward_identity=True)
     token = gw.token({"who-sse": None})
 
