@@ -217,6 +217,8 @@ class ServerSerializer(serializers.ModelSerializer):
             "enabled",
             "mcp_url",
             "upstream_url",
+            "forward_identity",
+            "identity_header",
             "created_at",
             "updated_at",
         ]

@@ -31,7 +31,8 @@ from django.utils import timezone
 from gateway import ratelimit, sessions
 from gateway.credentials import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.errors import BadRequest, InsufficientScope, Refusal, Unauthorized, UnknownServer
-from tokens.exceptions import AuthenticationFailed
+from tokens.assertions import identity_header
+from tokens.exceptions import AuthenticationFailed, IdentityAssertionPresented
 from tokens.services import AuthenticatedToken, authenticate_token, mark_token_used
 from upstreams.target import UpstreamTarget, enabled_target
 from upstreams.transports import Transport
@@ -49,6 +50,8 @@ class Admission:
     token: AuthenticatedToken
     server: UpstreamTarget
     binding: sessions.Binding | None
+    # The signed identity header for the upstream (``tokens.assertions``), when the server wants one.
+    identity: tuple[str, str] | None = None
 
 
 # Threads of this pool keep their database connection between calls.
@@ -125,7 +128,10 @@ def authenticate(credential: Credential | None) -> AuthenticatedToken:
     try:
         token = authenticate_token(raw_token=credential.raw)
     except AuthenticationFailed as exc:
-        raise Unauthorized(exc.detail, presented=True) from exc
+        refusal = Unauthorized(exc.detail, presented=True)
+        if isinstance(exc, IdentityAssertionPresented):  # one of ours, sent back: audited by name
+            refusal.reason = "identity_assertion_presented"
+        raise refusal from exc
     _tokens.put(key, token)
     return token
 
@@ -180,7 +186,9 @@ def admit(
     except Refusal as refusal:
         refusal.with_subject(token=token, server=server_name or token.scope.only_server() or "")
         raise
-    return Admission(token=token, server=server, binding=binding)
+    # Usually a cache hit: no signing, no query (``tokens.assertions``).
+    identity = identity_header(token=token, server=server, session_id=binding.id if binding else "")
+    return Admission(token=token, server=server, binding=binding, identity=identity)
 
 
 def recheck(*, raw_tokens: list[str], session_ids: list[str]) -> tuple[set[str], set[str]]:

@@ -20,6 +20,7 @@ from gateway.credentials import Credential
 from gateway.errors import Refusal
 from gateway.exchange import Incoming, Responder
 from gateway.protocol import RpcBody
+from tokens.assertions import forwarded_identity
 from tokens.services import AuthenticatedToken
 
 
@@ -114,6 +115,10 @@ class Context:
     def record_exchange(self, responder: Responder) -> None:
         """Audit a forwarded exchange (``mcp.request``, or ``mcp.tool_call`` for a tool call)."""
         status = responder.status or 0
+        identity = (
+            forwarded_identity(token=self.admission.token, server=self.admission.server)
+            if self.admission is not None else None
+        )
         record_later(
             event=events.MCP_TOOL_CALL if self.tool else events.MCP_REQUEST,
             tool=self.tool[:200],
@@ -125,6 +130,7 @@ class Context:
                 "rpc_method": self.rpc_method,
                 "bytes_in": self.bytes_in,
                 "bytes_out": responder.bytes_out,
+                **({"forwarded_identity": identity} if identity else {}),
                 **self.notes,
             },
             **self.subject().fields(),

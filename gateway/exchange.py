@@ -158,19 +158,21 @@ async def wait_for_disconnect(receive: Any) -> None:
 
 
 def forward_headers(
-    incoming: Incoming, *, server_headers: Mapping[str, str], upstream_session_id: str | None, credential: str
+    incoming: Incoming, *, server_headers: Mapping[str, str], upstream_session_id: str | None,
+    credential: str, identity: tuple[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """Headers for the upstream hop: client headers minus credentials and hop-by-hop ones.
 
     A client that echoes its own token elsewhere (a User-Agent, a custom header) gets it replaced
-    by the display prefix: no token ever reaches an upstream.
+    by the display prefix: no token ever reaches an upstream. ``identity`` is the signed identity
+    header (``Admission.identity``): a client header of its name never crosses.
     """
     connection_listed = {
         token.strip().lower()
         for k, v in incoming.headers if k == "connection"
         for token in v.split(",")
     }
-    configured = {name.lower() for name in server_headers}
+    configured = {name.lower() for name in server_headers} | ({identity[0].lower()} if identity else set())
     credentials = credential_header_names()
     headers = [
         (k, v) for k, v in incoming.headers
@@ -185,6 +187,8 @@ def forward_headers(
     # Identity, so SSE events can be read (and filtered) as they arrive.
     headers.append(("accept-encoding", "identity"))
     headers.extend(server_headers.items())
+    if identity:
+        headers.append(identity)
     if upstream_session_id:
         headers.append(("mcp-session-id", upstream_session_id))
     return headers

@@ -21,6 +21,7 @@ from kombu.exceptions import KombuError
 from audit import events
 from audit.services import record
 from gateway.models import SessionBinding
+from tokens.assertions import identity_header
 from tokens.expiry import SWEEP_ACTOR
 from tokens.models import Token
 from upstreams import http as upstream_http
@@ -252,11 +253,15 @@ def retry_upstream_delete(*, session_id: str) -> int | None:
 
 def _delete_upstream_session(binding: SessionBinding) -> int:
     """DELETE the upstream's session; raises ``UpstreamDeleteFailed`` on a transient failure."""
+    target = target_of(binding.server)
+    # The gateway ends the session on behalf of its owner: the DELETE carries their identity too.
+    identity = identity_header(token=binding.token, server=target, session_id=binding.pk)
     try:
         status = upstream_http.delete_session(
-            target_of(binding.server),
+            target,
             upstream_session_id=binding.upstream_session_id,
             protocol_version=binding.protocol_version,
+            identity=identity,
         )
     except httpx.HTTPError as exc:
         logger.warning(

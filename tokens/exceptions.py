@@ -19,6 +19,10 @@ class TokenMalformed(AuthenticationFailed):
     """The token is not a well-formed Gatehouse token."""
 
 
+class IdentityAssertionPresented(TokenMalformed):
+    """An identity assertion Gatehouse signed for an upstream, presented back as a client token."""
+
+
 class TokenSignatureInvalid(AuthenticationFailed):
     """The token's signature, algorithm, key, issuer or audience is not acceptable."""
 

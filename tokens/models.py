@@ -13,6 +13,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# Identity assertions (``tokens.assertions``): JWTs Gatehouse signs for upstream servers, naming who
+# calls. Their JOSE ``typ`` tells them apart from access tokens (``typ: JWT``), which
+# ``authenticate_token`` refuses them by. One may be signed by a key a moment before it is retired
+# (the signer read it as active just before), so a retired key stays published (JWKS) for at
+# least ``RETIRED_KEY_MIN_SECONDS``: longer than any assertion it signed lives, with a margin.
+IDENTITY_ASSERTION_TYP = "gatehouse-identity+jwt"
+IDENTITY_ASSERTION_LIFETIME_SECONDS = 300
+RETIRED_KEY_MIN_SECONDS = IDENTITY_ASSERTION_LIFETIME_SECONDS + 10
+
 
 class SigningKey(models.Model):
     class Algorithm(models.TextChoices):

@@ -22,6 +22,7 @@ from audit.services import record
 from gatehouse.secrets_mask import TOKEN_PREFIX, display_prefix_for_jti
 from tokens import crypto
 from tokens.exceptions import (
+    IdentityAssertionPresented,
     InvalidTokenRequest,
     InvalidTransition,
     TokenExpired,
@@ -30,12 +31,16 @@ from tokens.exceptions import (
     TokenSignatureInvalid,
     TokenUnknown,
 )
-from tokens.models import SigningKey, Token
+from tokens.models import IDENTITY_ASSERTION_TYP, RETIRED_KEY_MIN_SECONDS, SigningKey, Token
 from tokens.scope import TokenScope
 from upstreams.models import UpstreamServer
 
 # Headers that would let a token pick its own verification key: never honoured.
 _FORBIDDEN_JOSE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+# Said to (and audited for) whoever presents an identity assertion back to the gateway.
+IDENTITY_ASSERTION_REFUSAL = (
+    "This is an identity assertion Gatehouse signs for an upstream server, not a Gatehouse token."
+)
 
 
 @dataclass(frozen=True)
@@ -112,16 +117,20 @@ def prune_signing_keys(*, actor: str) -> list[str]:
     """Delete retired keys none of whose tokens can still authenticate; returns their kids.
 
     A key stays while any token it signed is usable, counting the JWT ``exp`` leeway (so such a
-    token is refused as expired, not as signed by an unknown key). Their tokens keep their rows
-    (history) with ``signing_key`` set to null; JWKS stops listing them.
+    token is refused as expired, not as signed by an unknown key), and for at least
+    ``RETIRED_KEY_MIN_SECONDS`` plus that leeway after it was retired: the identity assertions it
+    signed for upstreams (``tokens.assertions``, 5 minutes at most, one a process may still sign
+    shortly after a rotation) must keep verifying through the JWKS until they expire. Their
+    tokens keep their rows (history) with ``signing_key`` set to null; JWKS stops listing them.
     """
     now = timezone.now()
     leeway = timedelta(seconds=settings.TOKEN_LEEWAY_SECONDS)
+    recently = now - timedelta(seconds=RETIRED_KEY_MIN_SECONDS) - leeway
     with transaction.atomic():
         needed = Token.objects.usable(now, unexpired_at=now - leeway).values("signing_key_id")
         doomed = list(
             SigningKey.objects.select_for_update()
-            .filter(status=SigningKey.Status.RETIRED)
+            .filter(status=SigningKey.Status.RETIRED, retired_at__lte=recently)
             .exclude(pk__in=needed)
             .values_list("kid", flat=True)
         )
@@ -371,6 +380,8 @@ def _verify_signature(encoded: str) -> dict[str, object]:
         raise TokenMalformed("The token is not a well-formed JWT.") from exc
     if _FORBIDDEN_JOSE_HEADERS & set(header):
         raise TokenSignatureInvalid("The token carries a key-selection header that is not allowed.")
+    if header.get("typ") == IDENTITY_ASSERTION_TYP:
+        raise IdentityAssertionPresented(IDENTITY_ASSERTION_REFUSAL)
     kid = header.get("kid")
     alg = header.get("alg")
     if not isinstance(kid, str) or not kid or alg not in settings.TOKEN_ALGORITHMS:
@@ -404,6 +415,16 @@ def _verify_signature(encoded: str) -> dict[str, object]:
         raise TokenSignatureInvalid() from exc
 
 
+def _is_identity_assertion(raw: str) -> bool:
+    """Whether ``raw`` (refused anyway) is one of our identity assertions, to name it in the refusal."""
+    if len(raw) > 8192 or raw.count(".") != 2:
+        return False
+    try:
+        return jwt.get_unverified_header(raw).get("typ") == IDENTITY_ASSERTION_TYP
+    except jwt.PyJWTError:
+        return False
+
+
 def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
     """Verify a ``gth_`` token completely: signature, claims, then its row in the database.
 
@@ -412,6 +433,8 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
     """
     raw_token = (raw_token or "").strip()
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 8192:
+        if _is_identity_assertion(raw_token):
+            raise IdentityAssertionPresented(IDENTITY_ASSERTION_REFUSAL)
         raise TokenMalformed("Gatehouse tokens start with gth_.")
     claims = _verify_signature(raw_token[len(TOKEN_PREFIX):])
     jti = claims.get("jti")

@@ -10,12 +10,40 @@ from django.core.exceptions import ValidationError
 from gatehouse.exceptions import GatehouseError
 from upstreams import transports
 from upstreams.headers import parse_header_lines
+from upstreams.models import DEFAULT_IDENTITY_HEADER
 from upstreams.url import validate_upstream_url
 
 HEADERS_HELP = (
     "One per line, as Name: value, e.g. Authorization: Bearer upstream-secret. Added to every "
     "request the gateway sends upstream. Values are stored encrypted and never shown again."
 )
+
+
+IDENTITY_HELP = (
+    "Every request to this server then carries a JWT signed by Gatehouse (verifiable with "
+    "/.well-known/jwks.json) saying who calls: sub = the token's owner, aud = the upstream URL, "
+    "scope = the token's tools. A client-sent header of that name never reaches the upstream."
+)
+IDENTITY_HEADER_HELP = (
+    f"{DEFAULT_IDENTITY_HEADER} sends Bearer <jwt> (what MCP SDK servers verify); any other header "
+    "gets the bare JWT. Must differ from the server's own headers."
+)
+
+
+def _identity_fields() -> dict[str, forms.Field]:
+    return {
+        "forward_identity": forms.BooleanField(
+            label="Forward the caller's identity", required=False, help_text=IDENTITY_HELP
+        ),
+        "identity_header": forms.CharField(
+            label="Identity header", max_length=64, initial=DEFAULT_IDENTITY_HEADER, required=False,
+            help_text=IDENTITY_HEADER_HELP,
+        ),
+    }
+
+
+def _clean_identity_header(value: str | None) -> str:
+    return (value or "").strip() or DEFAULT_IDENTITY_HEADER
 
 
 def _parse_headers(text: str) -> dict[str, str]:
@@ -45,9 +73,14 @@ class ServerCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         help_text=HEADERS_HELP,
     )
+    forward_identity = _identity_fields()["forward_identity"]
+    identity_header = _identity_fields()["identity_header"]
 
     def clean_headers(self) -> dict[str, str]:
         return _parse_headers(self.cleaned_data.get("headers", ""))
+
+    def clean_identity_header(self) -> str:
+        return _clean_identity_header(self.cleaned_data.get("identity_header"))
 
 
 class ServerEditForm(forms.Form):
@@ -69,6 +102,8 @@ class ServerEditForm(forms.Form):
     remove_headers = forms.MultipleChoiceField(
         label="Remove headers", required=False, widget=forms.CheckboxSelectMultiple
     )
+    forward_identity = _identity_fields()["forward_identity"]
+    identity_header = _identity_fields()["identity_header"]
 
     def __init__(self, *args: Any, header_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,3 +114,6 @@ class ServerEditForm(forms.Form):
 
     def clean_headers(self) -> dict[str, str]:
         return _parse_headers(self.cleaned_data.get("headers", ""))
+
+    def clean_identity_header(self) -> str:
+        return _clean_identity_header(self.cleaned_data.get("identity_header"))

@@ -37,6 +37,26 @@ def validate_header(name: str, value: str) -> tuple[str, str]:
     return name, value
 
 
+def validate_identity_header(name: str, *, forward_identity: bool, configured: Iterable[str]) -> str:
+    """The cleaned name of the header that carries an identity assertion, or ``InvalidServerConfig``.
+
+    With identity forwarding on, the header must not also be one of the server's own (static)
+    headers: the upstream could not tell which one to believe. A server whose static credential
+    is ``Authorization`` must therefore name another identity header.
+    """
+    name = name.strip()
+    if not name or not _NAME_RE.match(name) or len(name) > 64:
+        raise InvalidServerConfig(f"Identity header {name[:64]!r} is not a valid HTTP header name.")
+    if name.lower() in RESERVED_HEADERS:
+        raise InvalidServerConfig(f"Header {name} is managed by the gateway and cannot carry the identity.")
+    if forward_identity and name.lower() in {n.lower() for n in configured}:
+        raise InvalidServerConfig(
+            f"The server already sends a static {name} header; forward the identity in another "
+            "header (--identity-header, e.g. X-Gatehouse-Identity) or remove the static one."
+        )
+    return name
+
+
 def parse_header_lines(lines: Iterable[str]) -> dict[str, str]:
     """Parse ``Name: value`` lines (blank lines skipped); a repeated name keeps the last value."""
     headers: dict[str, str] = {}

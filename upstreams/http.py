@@ -87,14 +87,21 @@ def use_transport(transport: str) -> None:
     _transport_choice = transport
 
 
-def delete_session(target: UpstreamTarget, *, upstream_session_id: str, protocol_version: str = "") -> int:
+def delete_session(
+    target: UpstreamTarget, *, upstream_session_id: str, protocol_version: str = "",
+    identity: tuple[str, str] | None = None,
+) -> int:
     """End a Streamable HTTP session upstream (DELETE with its ``Mcp-Session-Id``); the status.
+
+    ``identity``: the signed identity header, for a server that wants one (the caller signs it).
 
     Synchronous, for the sweeps and the console (Celery tasks and views run no event loop), with
     the same rules as the proxy's client: no cookies, no redirects, no proxies from the
     environment, the upstream timeout. Raises ``httpx.HTTPError`` when the upstream is unreachable.
     """
     headers = {**target.headers, "Mcp-Session-Id": upstream_session_id}
+    if identity is not None:
+        headers[identity[0]] = identity[1]
     if protocol_version:
         headers["MCP-Protocol-Version"] = protocol_version
     with httpx.Client(

@@ -15,6 +15,8 @@ from gatehouse import encryption
 from upstreams import transports
 from upstreams.url import redacted_url, validate_upstream_url
 
+DEFAULT_IDENTITY_HEADER = "Authorization"
+
 
 class UpstreamServer(models.Model):
     name = models.SlugField(max_length=64, unique=True, help_text="Used in /mcp/<name>/.")
@@ -33,6 +35,16 @@ class UpstreamServer(models.Model):
     description = models.CharField(max_length=200, blank=True)
     # Fernet-encrypted JSON object of header name -> value, added to every upstream request.
     headers_encrypted = models.TextField(blank=True, default="")
+    # Identity to upstreams: each request carries a Gatehouse-signed assertion of who calls
+    # (``tokens.assertions``) in ``identity_header`` (``Authorization: Bearer`` by default).
+    forward_identity = models.BooleanField(
+        default=False, help_text="Send a signed identity assertion (who calls) with every request."
+    )
+    identity_header = models.CharField(
+        max_length=64,
+        default=DEFAULT_IDENTITY_HEADER,
+        help_text="The header that carries the assertion (Authorization: Bearer …, or the bare JWT).",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -17,8 +17,8 @@ from audit.services import record
 from gatehouse import encryption
 from upstreams import transports
 from upstreams.exceptions import InvalidServerConfig
-from upstreams.headers import merge_headers, parse_header_lines
-from upstreams.models import UpstreamServer
+from upstreams.headers import merge_headers, parse_header_lines, validate_identity_header
+from upstreams.models import DEFAULT_IDENTITY_HEADER, UpstreamServer
 from upstreams.url import redacted_url, validate_upstream_url
 
 _SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -55,12 +55,21 @@ def create_server(
     transport: str = transports.DEFAULT.name,
     headers: Mapping[str, str] | None = None,
     description: str = "",
+    forward_identity: bool = False,
+    identity_header: str = DEFAULT_IDENTITY_HEADER,
     client_ip: str | None = None,
 ) -> UpstreamServer:
-    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited."""
+    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited.
+
+    ``forward_identity``: every request to it carries a Gatehouse-signed identity assertion in
+    ``identity_header``, which must not be one of ``headers`` (see ``validate_identity_header``).
+    """
     name, url, description = name.strip(), url.strip(), description.strip()
     _check_server_fields(name=name, url=url, transport=transport, description=description)
     clean = _clean_headers(headers or {})
+    identity_header = validate_identity_header(
+        identity_header, forward_identity=forward_identity, configured=clean
+    )
     with transaction.atomic():
         if UpstreamServer.objects.filter(name=name).exists():
             raise InvalidServerConfig(f"A server named {name!r} already exists.")
@@ -70,6 +79,8 @@ def create_server(
             transport=transport,
             description=description,
             headers_encrypted=encryption.encrypt_json(clean),
+            forward_identity=forward_identity,
+            identity_header=identity_header,
         )
         record(
             event=events.SERVER_CREATED,
@@ -80,6 +91,8 @@ def create_server(
                 "url": redacted_url(url),
                 "transport": transport,
                 "header_names": sorted(clean),
+                "forward_identity": forward_identity,
+                "identity_header": identity_header,
                 "enabled": True,
             },
         )
@@ -95,9 +108,14 @@ def update_server(
     description: str | None = None,
     set_headers: Mapping[str, str] | None = None,
     remove_headers: Sequence[str] = (),
+    forward_identity: bool | None = None,
+    identity_header: str | None = None,
     client_ip: str | None = None,
 ) -> UpstreamServer:
-    """Change an upstream's endpoint or credentials. The name is fixed: token scopes refer to it."""
+    """Change an upstream's endpoint, credentials or identity forwarding (None keeps a setting).
+
+    The name is fixed: token scopes refer to it.
+    """
     with transaction.atomic():
         server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
         current_url = server.target_url
@@ -110,12 +128,20 @@ def update_server(
         current = encryption.decrypt_json(server.headers_encrypted)
         cleaned = _clean_headers(set_headers or {})
         headers = merge_headers(current, set_headers=cleaned, remove=remove_headers)
+        new_forward = server.forward_identity if forward_identity is None else forward_identity
+        new_identity_header = validate_identity_header(
+            server.identity_header if identity_header is None else identity_header,
+            forward_identity=new_forward,
+            configured=headers,
+        )
         changed = [
             field
             for field, before, after in (
                 ("url", current_url, new_url),
                 ("transport", server.transport, new_transport),
                 ("description", server.description, new_description),
+                ("forward_identity", server.forward_identity, new_forward),
+                ("identity_header", server.identity_header, new_identity_header),
             )
             if before != after
         ]
@@ -125,6 +151,7 @@ def update_server(
         if not changed:
             return server
         server.url, server.transport, server.description = new_url, new_transport, new_description
+        server.forward_identity, server.identity_header = new_forward, new_identity_header
         if headers_changed:
             server.headers_encrypted = encryption.encrypt_json(headers)
         server.save()
@@ -141,6 +168,8 @@ def update_server(
                 "header_names": sorted(headers),
                 "headers_set": sorted(cleaned),
                 "headers_removed": removed,
+                "forward_identity": new_forward,
+                "identity_header": new_identity_header,
             },
         )
     return server

@@ -17,10 +17,13 @@ from types import MappingProxyType
 
 from gatehouse import encryption
 from upstreams import transports
-from upstreams.models import UpstreamServer
+from upstreams.models import DEFAULT_IDENTITY_HEADER, UpstreamServer
 
 # Columns a target needs: admission reads only these on its one query.
-TARGET_FIELDS = ("id", "name", "url", "url_encrypted", "transport", "headers_encrypted")
+TARGET_FIELDS = (
+    "id", "name", "url", "url_encrypted", "transport", "headers_encrypted", "forward_identity",
+    "identity_header",
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,11 @@ class UpstreamTarget:
     transport: transports.Transport
     # Never logged or rendered: these are the upstream's credentials.
     headers: Mapping[str, str]
+    # The redacted URL (``UpstreamServer.url``, never a credential): an identity assertion's ``aud``.
+    public_url: str = ""
+    # Identity to upstreams: sign who calls into ``identity_header`` (``tokens.assertions``).
+    forward_identity: bool = False
+    identity_header: str = DEFAULT_IDENTITY_HEADER
 
     def __repr__(self) -> str:  # the URL may carry credentials too
         return f"UpstreamTarget(name={self.name!r}, transport={self.transport.name!r})"
@@ -50,6 +58,9 @@ def target_of(server: UpstreamServer) -> UpstreamTarget:
         url=server.target_url,
         transport=transports.get(server.transport),
         headers=_headers(server.headers_encrypted) if server.headers_encrypted else MappingProxyType({}),
+        public_url=server.url,
+        forward_identity=server.forward_identity,
+        identity_header=server.identity_header or DEFAULT_IDENTITY_HEADER,
     )
 
 

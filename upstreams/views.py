@@ -69,6 +69,8 @@ def server_add(request: HttpRequest) -> HttpResponse:
                 transport=data["transport"],
                 description=data["description"],
                 headers=data["headers"],
+                forward_identity=data["forward_identity"],
+                identity_header=data["identity_header"],
                 actor=_actor(request),
                 client_ip=_client_ip(request),
             )
@@ -90,7 +92,10 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
     summary = selectors.server_summary(server=server)
     # The form never shows credentials in the URL; sent back unchanged, the stored URL is kept.
     shown_url = redacted_url(server.url)
-    initial = {"url": shown_url, "transport": server.transport, "description": server.description}
+    initial = {
+        "url": shown_url, "transport": server.transport, "description": server.description,
+        "forward_identity": server.forward_identity, "identity_header": server.identity_header,
+    }
     form = ServerEditForm(request.POST or None, initial=initial, header_names=summary.header_names)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -102,6 +107,8 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
                 description=data["description"],
                 set_headers=data["headers"],
                 remove_headers=data.get("remove_headers", []),
+                forward_identity=data["forward_identity"],
+                identity_header=data["identity_header"],
                 actor=_actor(request),
                 client_ip=_client_ip(request),
             )

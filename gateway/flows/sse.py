@@ -99,7 +99,7 @@ class _LegacyStream:
         server = self.ctx.admission.server
         headers = forward_headers(
             self.ctx.incoming, server_headers=server.headers, upstream_session_id=None,
-            credential=self.ctx.raw_credential,
+            credential=self.ctx.raw_credential, identity=self.ctx.admission.identity,
         )
         url = upstream_url(server.url, self.ctx.incoming.query_string, credential=self.ctx.raw_credential)
         upstream = await open_upstream(method="GET", url=url, headers=headers, body=None)
@@ -194,7 +194,8 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
         return
     server = ctx.admission.server
     headers = forward_headers(
-        ctx.incoming, server_headers=server.headers, upstream_session_id=None, credential=ctx.raw_credential
+        ctx.incoming, server_headers=server.headers, upstream_session_id=None, credential=ctx.raw_credential,
+        identity=ctx.admission.identity,
     )
     upstream = await open_upstream(
         method="POST", url=urljoin(server.url, binding.upstream_session_id), headers=headers, body=body

@@ -6,8 +6,9 @@ Upstream MCP servers (``tests.support.upstream``, the official SDK; tools ``echo
 - ``upstream_mcp`` (session): Streamable HTTP upstream; yields its endpoint URL ``http://127.0.0.1:N/mcp``.
 - ``upstream_mcp_sse`` (session): legacy HTTP+SSE upstream; yields its SSE URL ``http://127.0.0.1:N/sse``.
 - ``register_upstream`` (function): ``register_upstream(name="demo", url=upstream_mcp,
-  transport="streamable", headers={...})`` creates or updates the ``UpstreamServer`` row (headers
-  encrypted at rest) and returns it. Needs database access (``db`` or ``transactional_db``).
+  transport="streamable", headers={...}, forward_identity=False, identity_header="Authorization")``
+  creates or updates the ``UpstreamServer`` row (headers encrypted at rest) and returns it.
+  Needs database access (``db`` or ``transactional_db``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def register_upstream() -> Callable[..., object]:
     from upstreams.models import UpstreamServer
 
     def _register(*, name: str = "demo", url: str, transport: str = "streamable",
-                  headers: dict[str, str] | None = None) -> UpstreamServer:
+                  headers: dict[str, str] | None = None, forward_identity: bool = False,
+                  identity_header: str = "Authorization") -> UpstreamServer:
         server, _ = UpstreamServer.objects.update_or_create(
             name=name,
             defaults={
@@ -82,6 +84,8 @@ def register_upstream() -> Callable[..., object]:
                 "transport": transport,
                 "headers_encrypted": encryption.encrypt_json(headers or {}),
                 "enabled": True,
+                "forward_identity": forward_identity,
+                "identity_header": identity_header,
             },
         )
         return server

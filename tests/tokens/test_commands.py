@@ -233,6 +233,10 @@ def test_prune_signing_keys_reports_what_it_pruned(make_token):
     run("rotate_signing_key")
     assert "Pruned 0" in run("prune_signing_keys")
     run("revoke_token", issued.token.jti)
+    assert "Pruned 0" in run("prune_signing_keys")  # its identity assertions may still be about
+    SigningKey.objects.filter(status=SigningKey.Status.RETIRED).update(
+        retired_at=timezone.now() - timedelta(hours=1)
+    )
     assert "Pruned 1" in run("prune_signing_keys")
 
 

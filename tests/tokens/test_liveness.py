@@ -122,6 +122,8 @@ def test_a_retired_signing_key_outlives_its_last_token_by_the_jwt_leeway(make_to
     assert not Token.objects.get(pk=token.pk).is_usable()
     assert prune_signing_keys(actor="tests") == []
     Token.objects.filter(pk=token.pk).update(expires_at=now - timedelta(seconds=31))
+    # (and retired long enough ago that no identity assertion it signed is still about)
+    SigningKey.objects.filter(pk=old.pk).update(retired_at=now - timedelta(hours=1))
     assert prune_signing_keys(actor="tests") == [old.kid]
     assert not SigningKey.objects.filter(pk=old.pk).exists()
 

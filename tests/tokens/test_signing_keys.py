@@ -21,6 +21,11 @@ from tokens.services import (
 )
 
 
+def _retired_long_ago(key: SigningKey) -> None:
+    """As if ``key`` had been retired long enough ago that no identity assertion it signed lives on."""
+    SigningKey.objects.filter(pk=key.pk).update(retired_at=timezone.now() - timedelta(hours=1))
+
+
 def _kid(secret: str) -> str:
     return jwt.get_unverified_header(secret.removeprefix("gth_"))["kid"]
 
@@ -109,6 +114,9 @@ def test_prune_drops_a_retired_key_once_its_tokens_are_dead(client, make_token):
         created_at=now - timedelta(days=2), expires_at=now - timedelta(days=1)
     )
     active = rotate_signing_key(actor="tests")
+    # Its identity assertions (5 minutes) outlive its tokens: not pruned while they may be about.
+    assert prune_signing_keys(actor="tests") == []
+    _retired_long_ago(old)
 
     assert prune_signing_keys(actor="tests") == [old.kid]
     assert not SigningKey.objects.filter(pk=old.pk).exists()

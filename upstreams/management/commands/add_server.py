@@ -1,14 +1,16 @@
-"""``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...``"""
+"""``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...
+[--forward-identity [--identity-header NAME]]``"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gatehouse.cli import cli_actor, domain_errors
 from upstreams import services, transports
 from upstreams.headers import parse_header_lines
+from upstreams.models import DEFAULT_IDENTITY_HEADER
 from upstreams.url import redacted_url
 
 
@@ -30,8 +32,20 @@ class Command(BaseCommand):
             help="Header added to every upstream request (repeatable), e.g. 'Authorization: Bearer x'.",
         )
         parser.add_argument("--description", default="")
+        parser.add_argument(
+            "--forward-identity", action="store_true",
+            help="Send a Gatehouse-signed JWT saying who calls (iss, aud = URL, sub = token owner, "
+            "scope, sid) with every request, verifiable with /.well-known/jwks.json.",
+        )
+        parser.add_argument(
+            "--identity-header", default=None, metavar="NAME",
+            help=f"Header that carries it (default {DEFAULT_IDENTITY_HEADER}: Bearer <jwt>; any other "
+            "header gets the bare JWT). Needed when --header already sets Authorization.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["identity_header"] is not None and not options["forward_identity"]:
+            raise CommandError("--identity-header needs --forward-identity.")
         with domain_errors():
             headers = parse_header_lines(options["header"])
             server = services.create_server(
@@ -40,11 +54,14 @@ class Command(BaseCommand):
                 transport=options["transport"],
                 headers=headers,
                 description=options["description"],
+                forward_identity=options["forward_identity"],
+                identity_header=options["identity_header"] or DEFAULT_IDENTITY_HEADER,
                 actor=cli_actor(),
             )
         names = ", ".join(sorted(headers)) or "none"
         path = server.client_path
+        identity = f"; identity forwarded in {server.identity_header}" if server.forward_identity else ""
         self.stdout.write(
             f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "
-            f"headers: {names}; clients use {path}"
+            f"headers: {names}{identity}; clients use {path}"
         )
