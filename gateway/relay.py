@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from gatehouse import database
 from gateway import policy
 from gateway.context import Context
 from gateway.errors import Refusal, SessionNotFound, Unauthorized, UpstreamUnavailable, render
@@ -60,6 +61,9 @@ async def end_by_watch(ctx: Context, responder: Responder, watch: StreamWatch) -
         return
     if watch.reason == "token_invalid":
         refusal: Refusal = Unauthorized("The token is no longer valid.", presented=True)
+    elif watch.reason == "recheck_failed":
+        refusal = Refusal(database.DETAIL, status=503, code=database.ERROR_CODE, audit=False,
+                          headers=[(b"retry-after", str(database.RETRY_AFTER_SECONDS).encode())])
     else:
         refusal = SessionNotFound("The session has ended; start a new one.")
     await responder.whole(*render(refusal))
