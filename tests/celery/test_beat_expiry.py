@@ -134,6 +134,8 @@ def test_two_workers_with_beat_end_each_session_exactly_once(start_worker, token
     )
     expired = AuditEvent.objects.filter(event=events.SESSION_EXPIRED)
     wait_until(lambda: expired.count() >= len(sessions), what="every session.expired event")
+    # The events commit with the sessions' status; the DELETEs follow from the outbox.
+    wait_until(lambda: len(upstream.deletes) >= len(sessions), what="every upstream DELETE")
 
     assert Counter(upstream.deleted_session_ids()) == Counter(s.upstream_session_id for s in sessions)
     audited = Counter(expired.values_list("session_id", flat=True))

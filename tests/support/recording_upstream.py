@@ -52,8 +52,10 @@ class RecordingUpstream:
             self.deletes.append(delete)
 
 
-def _sender_gone(sock: socket.socket) -> bool:
-    readable, _, _ = select.select([sock], [], [], 0)
+def _sender_gone(sock: socket.socket, *, wait: float = 2.0) -> bool:
+    # A live sender sends nothing while it waits for the answer; a killed one's socket is closed
+    # by its kernel (which may take a moment after the kill returns).
+    readable, _, _ = select.select([sock], [], [], wait)
     if not readable:
         return False
     try:
@@ -72,7 +74,7 @@ def recording_upstream() -> Iterator[RecordingUpstream]:
             with upstream._lock:
                 upstream.arrived.append(session_id)
             gate = upstream._gate
-            if gate is not None:
+            if gate is not None and not gate.is_set():  # held: its sender may be gone by the release
                 gate.wait(timeout=120)
                 if _sender_gone(self.connection):
                     with upstream._lock:
