@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from gatehouse.readiness import check_readiness
+from gatehouse.readiness import check_background, check_readiness
 
 
 @never_cache
@@ -16,10 +17,18 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: database, cache, channel layer and broker all reachable, or 503 naming what failed."""
+    """Readiness: database, cache, channel layer and broker all reachable, or 503 naming what failed.
+
+    ``background`` says whether the periodic sweeps run (a Celery worker and beat); a stopped one
+    fails readiness only when ``GATEHOUSE_READY_REQUIRES_SWEEPS`` is set.
+    """
     checks = check_readiness()
     failed = [name for name, result in checks.items() if result != "ok"]
-    body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks}
+    background = check_background()
+    if settings.READY_REQUIRES_SWEEPS:
+        failed += [name for name, result in background.items() if result != "ok"]
+    body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks,
+                               "background": background}
     if failed:
         body["failed"] = failed
     response = JsonResponse(body, status=503 if failed else 200)

@@ -28,6 +28,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 
+from gatehouse import heartbeats
 from gatehouse.layer import outage as layer_outage
 
 logger = logging.getLogger("gatehouse.readiness")
@@ -132,3 +133,22 @@ def _check_folder_writable(folder: Path) -> None:
     """The filesystem transport "connects" to anything; what matters is that queueing works."""
     if not (folder.is_dir() and os.access(folder, os.W_OK)):
         raise PermissionError("broker folder missing or not writable")
+
+
+# --- Background work: a separate section, so it never changes what the checks above mean -----
+
+
+def check_background() -> dict[str, str]:
+    """``{"sweeps": "ok"}``, or why the periodic session sweep looks stopped (no worker or no beat).
+
+    Reported in ``/ready``'s body; it decides the status only with ``GATEHOUSE_READY_REQUIRES_SWEEPS``
+    (a stopped worker should not take every web instance out of a load balancer). A process is
+    given a few sweep intervals after it starts before anything is called stale.
+    """
+    try:
+        sweeps = heartbeats.sweep_status()
+    except Exception as exc:  # noqa: BLE001 - the database check above names the cause
+        sweeps = _failure(exc)
+    if sweeps != OK:
+        logger.warning("background work looks stopped", extra={"check": "sweeps", "result": sweeps})
+    return {"sweeps": sweeps}

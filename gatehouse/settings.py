@@ -204,6 +204,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 SWEEP_SECONDS = env.positive_int("GATEHOUSE_SWEEP_SECONDS", default=60)
+# The session sweep ends (and audits) this many sessions per transaction.
+SWEEP_BATCH_SIZE = env.positive_int("GATEHOUSE_SWEEP_BATCH_SIZE", default=200)
+# /ready answers 503 when no session sweep ran for a few intervals (no worker or no beat);
+# off by default: a stopped worker then shows in /ready's body, and web instances keep serving.
+READY_REQUIRES_SWEEPS = env.bool("GATEHOUSE_READY_REQUIRES_SWEEPS", default=False)
 SESSION_IDLE_SECONDS = env.positive_int("GATEHOUSE_SESSION_IDLE_SECONDS", default=1800)
 SESSION_MAX_SECONDS = env.positive_int("GATEHOUSE_SESSION_MAX_SECONDS", default=86400)
 AUDIT_RETENTION_DAYS = env.positive_int("GATEHOUSE_AUDIT_RETENTION_DAYS", default=365)

@@ -46,3 +46,36 @@ class SessionBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id[:8]}… ({self.server_id}, {self.status})"
+
+
+class SessionEndOutbox(models.Model):
+    """Outbox: an upstream DELETE owed for an ended session.
+
+    Written in the transaction that ends the session (together with its audit event), so a crash
+    can lose neither. Delivered afterwards by whoever ended the session and, for anything left
+    over (a crash, a failing upstream), by every session sweep: a row is claimed with a lease
+    (``claimed_until``), the DELETE sent, and the row marked done. A worker that dies between
+    sending and marking done leaves the lease to expire and the DELETE is sent again: delivery is
+    at least once, and a repeated DELETE is harmless (the upstream answers 404, which settles it).
+    """
+
+    session = models.OneToOneField(
+        SessionBinding, on_delete=models.CASCADE, primary_key=True, related_name="upstream_delete"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    upstream_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="outbox_pending_due"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"DELETE for {self.session_id[:8]}… ({'done' if self.done_at else 'pending'})"

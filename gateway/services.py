@@ -2,6 +2,15 @@
 
 Open streams of a session re-check its status at least every 0.5 s and close themselves when it
 is no longer active, so ending a session here reaches every gateway instance.
+
+Ending a session is one transaction: the status change, its audit event and, when the upstream
+must hear of it, an outbox row (``SessionEndOutbox``) for the upstream DELETE. A crash after the
+commit loses nothing: the DELETE is sent from the outbox by whoever ended the session and, for
+whatever is left (a crash, a failing upstream), by every session sweep. So a session is ended and
+audited exactly once, and its upstream DELETE is sent at least once, until it succeeds: a worker
+that dies between sending it and marking the row done sends it again after its lease runs out
+(a DELETE is idempotent; an upstream that already forgot the session answers 404, which settles
+it).
 """
 
 from __future__ import annotations
@@ -10,17 +19,17 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from audit import events
-from audit.services import record
-from gateway.models import SessionBinding
+from audit.services import record_many
+from gateway.models import SessionBinding, SessionEndOutbox
 from tokens.assertions import identity_header
 from tokens.expiry import SWEEP_ACTOR
 from tokens.models import Token
@@ -40,9 +49,24 @@ _END_EVENTS = {
 # Upstream answers worth another DELETE later; anything else (200, 404, 405) settles it.
 _TRANSIENT_UPSTREAM_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
+# A failed DELETE is tried again after 5 s, 10 s, 20 s … at most 10 min apart, 8 tries in all;
+# the sweep sends what is due, so the real spacing is rounded up to GATEHOUSE_SWEEP_SECONDS.
+DELETE_MAX_ATTEMPTS = 8
+_BACKOFF_FIRST_SECONDS = 5
+_BACKOFF_MAX_SECONDS = 600
+
 
 class UpstreamDeleteFailed(Exception):
     """The upstream could not be told that a session ended; worth retrying later."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt at an outbox row's DELETE: the upstream's status, or that it failed."""
+
+    session_id: str
+    upstream_status: int | None
+    failed: bool
 
 
 @dataclass(frozen=True)
@@ -56,9 +80,14 @@ class EndedSession:
 
 @dataclass(frozen=True)
 class SessionSweep:
-    """What one sweep ended; ``retry_upstream`` lists sessions whose upstream DELETE failed."""
+    """What one sweep ended; ``retry_upstream`` lists ended sessions whose upstream DELETE is still owed.
+
+    ``resumed`` counts outbox DELETEs left by earlier work (a crash, a failing upstream) that this
+    sweep sent.
+    """
 
     ended: list[EndedSession] = field(default_factory=list)
+    resumed: int = 0
 
     @property
     def count(self) -> int:
@@ -78,46 +107,52 @@ def _active_for_update(*, skip_locked: bool = False) -> QuerySet[SessionBinding]
     )
 
 
-def _mark_ended(binding: SessionBinding, *, status: str, reason: str, at: datetime) -> None:
-    binding.status = status
-    binding.ended_at = at
-    binding.end_reason = reason[:200]
-    binding.save(update_fields=["status", "ended_at", "end_reason"])
-
-
-def _finish(binding: SessionBinding, *, actor: str, notify_upstream: bool) -> EndedSession:
-    """After the status is committed: tell the upstream (best effort), then audit."""
-    upstream_status = None
-    failed = False
+def _owes_upstream_delete(binding: SessionBinding) -> bool:
     # A stream-bound session (legacy SSE) has no upstream DELETE: it ends when its stream closes.
-    if notify_upstream and binding.upstream_session_id and _ends_upstream(binding):
-        try:
-            upstream_status = _delete_upstream_session(binding)
-        except UpstreamDeleteFailed:
-            failed = True
-    record(
-        event=_END_EVENTS[SessionBinding.Status(binding.status)],
-        actor=actor,
-        token_jti=binding.token.jti,
-        owner=binding.token.owner.get_username(),
-        server=binding.server.name,
-        session_id=binding.pk,
-        client_ip=binding.client_ip,
-        user_agent=binding.user_agent,
-        detail={
-            "reason": binding.end_reason,
-            "status": str(binding.status),
-            "upstream_delete_status": upstream_status,
-            "upstream_delete_failed": failed,
-        },
+    return bool(binding.upstream_session_id) and _ends_upstream(binding)
+
+
+def _end_all(
+    bindings: list[tuple[SessionBinding, str, str]], *, actor: str, notify_upstream: bool, at: datetime
+) -> list[str]:
+    """Inside the caller's transaction: mark each ``(binding, status, reason)`` ended, queue its
+    upstream DELETE in the outbox and append its audit event. Returns the sessions owing a DELETE.
+
+    The audit append comes last: it takes the chain lock, held until the transaction ends.
+    """
+    owed: list[str] = []
+    audit: list[dict[str, Any]] = []
+    for binding, status, reason in bindings:
+        binding.status = status
+        binding.ended_at = at
+        binding.end_reason = reason[:200]
+        binding.save(update_fields=["status", "ended_at", "end_reason"])
+        queued = notify_upstream and _owes_upstream_delete(binding)
+        if queued:
+            owed.append(binding.pk)
+        audit.append({
+            "event": _END_EVENTS[SessionBinding.Status(binding.status)],
+            "actor": actor,
+            "token_jti": binding.token.jti,
+            "owner": binding.token.owner.get_username(),
+            "server": binding.server.name,
+            "session_id": binding.pk,
+            "client_ip": binding.client_ip,
+            "user_agent": binding.user_agent,
+            "detail": {
+                "reason": binding.end_reason,
+                "status": str(binding.status),
+                # The DELETE's outcome is on the outbox row (and in the log), not here: the
+                # event commits with the status change, before the DELETE is sent.
+                "upstream_delete": "queued" if queued else "none",
+            },
+        })
+    SessionEndOutbox.objects.bulk_create(
+        [SessionEndOutbox(session_id=session_id, next_attempt_at=at) for session_id in owed]
     )
-    return EndedSession(
-        session_id=binding.pk,
-        status=str(binding.status),
-        reason=binding.end_reason,
-        upstream_delete_status=upstream_status,
-        upstream_delete_failed=failed,
-    )
+    if audit:
+        record_many(audit)
+    return owed
 
 
 def end_session(
@@ -130,8 +165,9 @@ def end_session(
 ) -> bool:
     """Mark an active session ended and audit it; returns False if it was already ended.
 
-    With ``notify_upstream`` the upstream gets a DELETE for its own session id; a failing upstream
-    does not keep the session alive on our side, and a worker retries the DELETE with backoff.
+    With ``notify_upstream`` the upstream gets a DELETE for its own session id, sent from the
+    outbox right after the commit; a failing upstream does not keep the session alive on our
+    side, and the session sweep tries the DELETE again with backoff.
     """
     if status == SessionBinding.Status.ACTIVE:
         raise ValueError("end_session needs a final status")
@@ -139,29 +175,11 @@ def end_session(
         binding = _active_for_update().filter(pk=session_id).first()
         if binding is None:
             return False
-        _mark_ended(binding, status=status, reason=reason, at=timezone.now())
-    ended = _finish(binding, actor=actor, notify_upstream=notify_upstream)
-    if ended.upstream_delete_failed:
-        queue_upstream_retries([ended.session_id])
+        owed = _end_all([(binding, status, reason)], actor=actor, notify_upstream=notify_upstream,
+                        at=timezone.now())
+    if owed:
+        deliver_upstream_deletes(session_ids=owed)
     return True
-
-
-def queue_upstream_retries(session_ids: Iterable[str]) -> None:
-    """Hand failed upstream DELETEs to a worker (``delete_upstream_session`` backs off up to 8 times).
-
-    A broker that cannot take the task only costs the upstream its own session expiry, so it is
-    logged and never fails the caller (an admin's terminate, a sweep).
-    """
-    from gateway.tasks import delete_upstream_session  # the tasks module imports this one
-
-    for session_id in session_ids:
-        try:
-            delete_upstream_session.delay(session_id=session_id)
-        except (KombuError, OSError) as exc:  # broker unreachable, or its folder not writable
-            logger.warning(
-                "upstream DELETE retry not queued",
-                extra={"session_id": session_id, "error": type(exc).__name__},
-            )
 
 
 def _end_in_batches(
@@ -170,12 +188,12 @@ def _end_in_batches(
     classify: Callable[[SessionBinding], tuple[str, str]],
     actor: str,
     batch_size: int,
-) -> SessionSweep:
+) -> list[EndedSession]:
     """Claim active sessions matching ``stale`` a batch at a time, end them, then notify upstream.
 
     Rows another worker holds are skipped (PostgreSQL ``SKIP LOCKED``; SQLite's IMMEDIATE
     transactions serialise sweeps), and a claimed row is no longer active, so concurrent sweeps
-    never end, DELETE or audit the same session twice.
+    never end or audit the same session twice; the outbox lease keeps them from DELETEing it twice.
     """
     ended: list[EndedSession] = []
     while True:
@@ -183,14 +201,22 @@ def _end_in_batches(
             claimable = _active_for_update(skip_locked=True).filter(stale).order_by("last_seen_at")
             batch = list(claimable[:batch_size])
             at = timezone.now()
-            for binding in batch:
-                status, reason = classify(binding)
-                _mark_ended(binding, status=status, reason=reason, at=at)
+            owed = _end_all([(b, *classify(b)) for b in batch], actor=actor, notify_upstream=True, at=at)
         if not batch:
-            return SessionSweep(ended=ended)
-        # The sessions are already ended for every gateway instance; a slow or dead upstream
-        # only delays its own DELETE.
-        ended.extend(_finish(binding, actor=actor, notify_upstream=True) for binding in batch)
+            return ended
+        # The batch is ended and audited for every gateway instance; a slow or dead upstream
+        # only delays its own DELETE, and a crash from here on leaves the outbox to the next sweep.
+        delivered = {d.session_id: d for d in deliver_upstream_deletes(session_ids=owed)}
+        for binding in batch:
+            delivery = delivered.get(binding.pk)
+            ended.append(EndedSession(
+                session_id=binding.pk,
+                status=str(binding.status),
+                reason=binding.end_reason,
+                upstream_delete_status=delivery.upstream_status if delivery else None,
+                # Owed but not delivered (failed, or another worker holds it) counts as pending.
+                upstream_delete_failed=binding.pk in owed and (delivery is None or delivery.failed),
+            ))
 
 
 # Why a session whose token died ends, by ``Token.liveness``: revoked and rotated-out tokens end
@@ -202,7 +228,7 @@ _TOKEN_DEATHS = {
 }
 
 
-def expire_sessions(*, now: datetime | None = None, batch_size: int = 200) -> SessionSweep:
+def expire_sessions(*, now: datetime | None = None, batch_size: int | None = None) -> SessionSweep:
     """End every active session that is idle too long, too old, or whose token no longer works.
 
     This is the one sweep that ends sessions. Idle means no request for ``SESSION_IDLE_SECONDS``;
@@ -210,8 +236,10 @@ def expire_sessions(*, now: datetime | None = None, batch_size: int = 200) -> Se
     ``Token.objects.dead(now)`` finds (revoked, rotated out, expired, whether or not the token
     sweep has relabelled it yet), so tokens never has to call into the gateway. Open streams do
     not wait for this: they re-check their token every 0.4 s (``gateway.watch``). Each ended
-    session gets an upstream DELETE and an audit event.
+    session gets an audit event and an upstream DELETE. First, the sweep sends the outbox's
+    DELETEs that are due: those a crashed worker left, and retries of failed ones.
     """
+    resumed = deliver_upstream_deletes()
     now = now or timezone.now()
     idle_cutoff = now - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
     age_cutoff = now - timedelta(seconds=settings.SESSION_MAX_SECONDS)
@@ -226,29 +254,106 @@ def expire_sessions(*, now: datetime | None = None, batch_size: int = 200) -> Se
             return SessionBinding.Status.EXPIRED, f"older than {settings.SESSION_MAX_SECONDS}s"
         return SessionBinding.Status.EXPIRED, f"idle for more than {settings.SESSION_IDLE_SECONDS}s"
 
-    return _end_in_batches(stale=stale, classify=classify, actor=SWEEP_ACTOR, batch_size=batch_size)
+    ended = _end_in_batches(
+        stale=stale, classify=classify, actor=SWEEP_ACTOR,
+        batch_size=batch_size or settings.SWEEP_BATCH_SIZE,
+    )
+    return SessionSweep(ended=ended, resumed=len(resumed))
+
+
+# --- The outbox: upstream DELETEs owed for ended sessions -----------------------------------
+
+
+def _lease() -> timedelta:
+    # Longer than one DELETE can take (httpx applies the timeout to connect, write and read).
+    return timedelta(seconds=4 * settings.UPSTREAM_TIMEOUT_SECONDS + 5)
+
+
+def _unclaimed(now: datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(_BACKOFF_FIRST_SECONDS * 2 ** (attempts - 1), _BACKOFF_MAX_SECONDS))
+
+
+def deliver_upstream_deletes(
+    *, session_ids: Iterable[str] | None = None, due_only: bool = True
+) -> list[Delivery]:
+    """Send the outbox's pending DELETEs (all that are due, or those of ``session_ids``).
+
+    Each row is claimed with a lease before its DELETE goes out (one conditional UPDATE, so two
+    workers never send the same one), then marked done, or scheduled again with backoff; after
+    ``DELETE_MAX_ATTEMPTS`` failures it is given up (logged as an error; the upstream's own
+    session expiry is left to clean up).
+    """
+    now = timezone.now()
+    pending = SessionEndOutbox.objects.filter(done_at__isnull=True).filter(_unclaimed(now))
+    if session_ids is not None:
+        pending = pending.filter(session_id__in=list(session_ids))
+    if due_only:
+        pending = pending.filter(next_attempt_at__lte=now)
+    rows = list(pending.select_related("session__server").order_by("next_attempt_at"))
+    return [d for d in (_deliver(row) for row in rows) if d is not None]
+
+
+def _deliver(row: SessionEndOutbox) -> Delivery | None:
+    now = timezone.now()
+    claimed = (
+        SessionEndOutbox.objects.filter(pk=row.pk, done_at__isnull=True)
+        .filter(_unclaimed(now))
+        .update(claimed_until=now + _lease(), attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None  # another worker has it, or it was just settled
+    attempts = row.attempts + 1
+    binding = row.session
+    try:
+        status = _delete_upstream_session(binding)
+    except UpstreamDeleteFailed as exc:
+        _settle_failure(row, attempts=attempts, error=str(exc))
+        return Delivery(session_id=binding.pk, upstream_status=None, failed=True)
+    SessionEndOutbox.objects.filter(pk=row.pk).update(
+        done_at=timezone.now(), claimed_until=None, upstream_status=status, last_error=""
+    )
+    if attempts > 1:
+        logger.info(
+            "upstream DELETE retried",
+            extra={"server": binding.server.name, "session_id": binding.pk, "upstream_status": status,
+                   "attempt": attempts},
+        )
+    return Delivery(session_id=binding.pk, upstream_status=status, failed=False)
+
+
+def _settle_failure(row: SessionEndOutbox, *, attempts: int, error: str) -> None:
+    now = timezone.now()
+    extra = {"server": row.session.server.name, "session_id": row.session_id, "attempt": attempts}
+    if attempts >= DELETE_MAX_ATTEMPTS:
+        SessionEndOutbox.objects.filter(pk=row.pk).update(
+            done_at=now, claimed_until=None, last_error=f"gave up: {error}"[:200]
+        )
+        logger.error("upstream DELETE given up", extra=extra)
+        return
+    delay = _backoff(attempts)
+    SessionEndOutbox.objects.filter(pk=row.pk).update(
+        next_attempt_at=now + delay, claimed_until=None, last_error=error[:200]
+    )
+    logger.warning("upstream DELETE retry scheduled", extra={**extra, "retry_in": delay.total_seconds()})
 
 
 def retry_upstream_delete(*, session_id: str) -> int | None:
-    """DELETE an ended session upstream again; raises ``UpstreamDeleteFailed`` if still failing.
+    """Send an ended session's owed DELETE now, backoff or not; raises ``UpstreamDeleteFailed``
+    if it still fails.
 
-    Returns the upstream status, or None when there is nothing to delete (still active, unknown
-    session or no upstream session id).
+    Returns the upstream status, or None when nothing is owed (still active, unknown session, no
+    upstream session id, already delivered, or another worker is sending it).
     """
-    binding = (
-        SessionBinding.objects.select_related("server")
-        .exclude(status=SessionBinding.Status.ACTIVE)
-        .filter(pk=session_id)
-        .first()
-    )
-    if binding is None or not binding.upstream_session_id or not _ends_upstream(binding):
+    deliveries = deliver_upstream_deletes(session_ids=[session_id], due_only=False)
+    if not deliveries:
         return None
-    status = _delete_upstream_session(binding)
-    logger.info(
-        "upstream DELETE retried",
-        extra={"server": binding.server.name, "session_id": binding.pk, "upstream_status": status},
-    )
-    return status
+    if deliveries[0].failed:
+        raise UpstreamDeleteFailed(f"the upstream DELETE of session {session_id} failed again")
+    return deliveries[0].upstream_status
 
 
 def _delete_upstream_session(binding: SessionBinding) -> int:

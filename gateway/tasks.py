@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from gatehouse import heartbeats
 from gateway import services
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -13,24 +14,29 @@ logger = logging.getLogger("gatehouse.gateway")
 
 @shared_task(ignore_result=True)
 def expire_sessions() -> int:
-    """Beat: end idle, too-old and dead-token sessions; retry failed upstream DELETEs apart."""
+    """Beat: send the outbox's due upstream DELETEs, then end idle, too-old and dead-token sessions.
+
+    Each run is also the worker's heartbeat (``/ready`` reports when it stops).
+    """
+    heartbeats.beat(heartbeats.SWEEP)
     sweep = services.expire_sessions()
-    services.queue_upstream_retries(sweep.retry_upstream)
-    if sweep.count:
+    if sweep.count or sweep.resumed:
         logger.info(
-            "sessions expired", extra={"count": sweep.count, "upstream_retry": len(sweep.retry_upstream)}
+            "sessions expired",
+            extra={"count": sweep.count, "upstream_retry": len(sweep.retry_upstream),
+                   "upstream_resumed": sweep.resumed},
         )
     return sweep.count
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(services.UpstreamDeleteFailed,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(ignore_result=True)
 def delete_upstream_session(*, session_id: str) -> int | None:
-    """Tell the upstream a session we already ended is gone, backing off while it is down."""
-    return services.retry_upstream_delete(session_id=session_id)
+    """Send one ended session's owed upstream DELETE now.
+
+    Kept for messages queued by earlier versions; retries now live in the outbox
+    (``gateway.models.SessionEndOutbox``), which every sweep works through.
+    """
+    try:
+        return services.retry_upstream_delete(session_id=session_id)
+    except services.UpstreamDeleteFailed:
+        return None  # the outbox row keeps its backoff; the sweep tries again

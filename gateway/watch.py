@@ -3,12 +3,18 @@
 One supervisor per event loop ticks every ``INTERVAL`` seconds while any stream is open and
 re-checks all of them in a single ``sync_to_async`` hop (``authenticate_token`` for each distinct
 token, one query for the session statuses), instead of one hop per stream or per event.
+
+The re-check fails closed: a stream whose token could not be re-checked for ``RECHECK_DEADLINE``
+seconds (the database is down, or answers too slowly) is ended with reason ``recheck_failed``
+instead of streaming on unchecked; a revoked token cannot outlive the promise by way of an outage.
+A single failed tick (a dropped connection, reopened on the next) ends nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 from gateway.admission import recheck, run_db
@@ -17,6 +23,13 @@ logger = logging.getLogger("gatehouse.gateway")
 
 # A tick plus the re-check query stays under 0.5 s, well inside the 1 s a revocation may take.
 INTERVAL = 0.4
+# The revocation promise: no stream runs longer than this past its last successful re-check.
+RECHECK_DEADLINE = 1.0
+
+# Why a watch ended a stream (``StreamWatch.reason``).
+TOKEN_INVALID = "token_invalid"
+SESSION_ENDED = "session_ended"
+RECHECK_FAILED = "recheck_failed"
 
 
 @dataclass(eq=False)
@@ -25,6 +38,8 @@ class StreamWatch:
     session_id: str | None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
+    # When the token was last known good (monotonic): at admission, then at each re-check.
+    verified_at: float = field(default_factory=time.monotonic)
 
     def end(self, reason: str) -> None:
         if not self.ended.is_set():
@@ -36,6 +51,7 @@ class StreamSupervisor:
     def __init__(self) -> None:
         self._watches: set[StreamWatch] = set()
         self._task: asyncio.Task[None] | None = None
+        self._failing = False
 
     def watch(self, *, raw_token: str, session_id: str | None) -> StreamWatch:
         entry = StreamWatch(raw_token=raw_token, session_id=session_id)
@@ -48,28 +64,58 @@ class StreamSupervisor:
         self._watches.discard(entry)
 
     async def _run(self) -> None:
+        check: asyncio.Future[tuple[set[str], set[str]]] | None = None
+        asked: list[tuple[StreamWatch, str | None]] = []
+        asked_at = 0.0
         while self._watches:
-            await asyncio.sleep(INTERVAL)
-            # Judge each stream by the session it had when the query was built: a legacy SSE
-            # stream learns its session id while a re-check may be in flight, and a session
-            # the query never asked about must not count as ended (it is checked next tick).
-            watches = [(w, w.session_id) for w in self._watches]
-            if not watches:
-                break
-            tokens = sorted({w.raw_token for w, _ in watches})
-            session_ids = sorted({sid for _, sid in watches if sid})
-            try:
-                good_tokens, active_sessions = await run_db(
-                    recheck, raw_tokens=tokens, session_ids=session_ids
-                )
-            except Exception:  # a DB hiccup must not kill the supervisor; retry next tick
-                logger.exception("stream re-check failed")
+            if check is None:
+                await asyncio.sleep(INTERVAL)
+                # Judge each stream by the session it had when the query was built: a legacy SSE
+                # stream learns its session id while a re-check may be in flight, and a session
+                # the query never asked about must not count as ended (it is checked next tick).
+                asked = [(w, w.session_id) for w in self._watches]
+                if not asked:
+                    break
+                tokens = sorted({w.raw_token for w, _ in asked})
+                session_ids = sorted({sid for _, sid in asked if sid})
+                asked_at = time.monotonic()
+                check = asyncio.ensure_future(run_db(recheck, raw_tokens=tokens, session_ids=session_ids))
+            # A re-check that hangs (a database that stopped answering) is waited for a tick at a
+            # time, never duplicated, while the streams it should vouch for run out of time.
+            done, _ = await asyncio.wait({check}, timeout=INTERVAL)
+            if not done:
+                self._end_overdue()
                 continue
-            for entry, session_id in watches:
+            finished, check = check, None
+            try:
+                good_tokens, active_sessions = finished.result()
+            except Exception:  # a DB outage must not kill the supervisor; retry next tick
+                if not self._failing:
+                    logger.exception("stream re-check failed")
+                self._failing = True
+                self._end_overdue()
+                continue
+            if self._failing:
+                logger.warning("stream re-check works again")
+                self._failing = False
+            for entry, session_id in asked:
+                entry.verified_at = max(entry.verified_at, asked_at)
                 if entry.raw_token not in good_tokens:
-                    entry.end("token_invalid")
+                    entry.end(TOKEN_INVALID)
                 elif session_id and session_id not in active_sessions:
-                    entry.end("session_ended")
+                    entry.end(SESSION_ENDED)
+        if check is not None:
+            check.cancel()
+
+    def _end_overdue(self) -> None:
+        """Fail closed: end every stream that the next tick could not re-check within the promise."""
+        now = time.monotonic()
+        for entry in list(self._watches):
+            if now + INTERVAL - entry.verified_at > RECHECK_DEADLINE:
+                if not entry.ended.is_set():
+                    logger.warning("stream ended: its token could not be re-checked",
+                                   extra={"session_id": entry.session_id or ""})
+                entry.end(RECHECK_FAILED)
 
 
 _supervisors: dict[asyncio.AbstractEventLoop, StreamSupervisor] = {}

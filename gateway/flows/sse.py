@@ -20,10 +20,11 @@ from django.urls import URLPattern
 from gatehouse.asgi_routing import asgi_route
 from gatehouse.layer import best_effort, join_group
 from gateway import policy, sessions
+from gateway.closing import close_stream_session
 from gateway.context import Context
 from gateway.errors import Refusal, UpstreamUnavailable, jsonrpc_body
 from gateway.exchange import Responder, forward_headers, open_upstream, upstream_url
-from gateway.flows import SERVER, close_session, end_if_upstream_forgot, start_session
+from gateway.flows import SERVER, end_if_upstream_forgot, start_session
 from gateway.pipeline import Endpoint, Receive, admit_request, asgi_app
 from gateway.protocol import check_headers_agree, parse_body
 from gateway.refusals import audit_refusal
@@ -164,8 +165,9 @@ class _LegacyStream:
             return
         if self.layer is not None and self.channel is not None:
             await best_effort(self.layer.group_discard, _group(self.binding.id), self.channel, cleanup=True)
-        # The stream is the legacy session: when it closes, the session is over.
-        await close_session(self.ctx, session_id=self.binding.id, reason="event stream closed")
+        # The stream is the legacy session: when it closes, the session is over (retried in the
+        # background if the database is down right now).
+        await close_stream_session(self.ctx, session_id=self.binding.id, reason="event stream closed")
 
 
 async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from audit.services import record
-from gateway.models import SessionBinding
+from gateway.models import SessionBinding, SessionEndOutbox
 from gateway.services import SWEEP_ACTOR
 from tests.celery.conftest import wait_until
 from tests.factories import UserFactory
@@ -63,7 +63,12 @@ def test_session_idle_past_its_limit_is_expired_by_beat(start_worker, token, ser
         what="the session.expired audit event",
     )
     assert event.actor == SWEEP_ACTOR
-    assert event.detail["upstream_delete_status"] == 200
+    assert event.detail["upstream_delete"] == "queued"
+    outbox = wait_until(
+        lambda: SessionEndOutbox.objects.filter(session=session, done_at__isnull=False).first(),
+        what="the outbox row to be marked done",
+    )
+    assert outbox.upstream_status == 200
 
 
 def test_active_session_within_its_limit_is_left_alone(start_worker, token, server, upstream):
@@ -129,6 +134,8 @@ def test_two_workers_with_beat_end_each_session_exactly_once(start_worker, token
     )
     expired = AuditEvent.objects.filter(event=events.SESSION_EXPIRED)
     wait_until(lambda: expired.count() >= len(sessions), what="every session.expired event")
+    # The events commit with the sessions' status; the DELETEs follow from the outbox.
+    wait_until(lambda: len(upstream.deletes) >= len(sessions), what="every upstream DELETE")
 
     assert Counter(upstream.deleted_session_ids()) == Counter(s.upstream_session_id for s in sessions)
     audited = Counter(expired.values_list("session_id", flat=True))
@@ -147,8 +154,7 @@ def test_dead_upstream_does_not_keep_the_session_alive_and_the_failure_is_logged
 
     assert session.status == SessionBinding.Status.EXPIRED
     wait_until(
-        lambda: any("delete_upstream_session" in line["message"] and "retry" in line["message"].lower()
-                    for line in worker.json_lines()),
+        lambda: any(line["message"] == "upstream DELETE retry scheduled" for line in worker.json_lines()),
         what="the retry of the upstream DELETE in the worker log",
     )
     failures = [line for line in worker.json_lines() if line["message"] == "upstream DELETE failed"]

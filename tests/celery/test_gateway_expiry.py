@@ -12,7 +12,7 @@ import pytest
 
 from audit import events
 from audit.models import AuditEvent
-from gateway.models import SessionBinding
+from gateway.models import SessionBinding, SessionEndOutbox
 from tests.celery.conftest import wait_until
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,8 @@ def test_idle_gateway_session_is_expired_by_beat_then_refused_and_deleted_upstre
     assert refused.json()["error"] == "session_not_found"
     assert upstream_session_id in _upstream_deletes(upstream_mcp)
     event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session_id)
-    assert event.detail["upstream_delete_status"] == 200
+    assert event.detail["upstream_delete"] == "queued"
+    assert SessionEndOutbox.objects.get(session_id=session_id).upstream_status == 200
 
 
 def test_open_stream_closes_when_beat_expires_its_session(start_worker, demo, make_token):

@@ -9,7 +9,7 @@ import pytest
 
 from audit import events
 from audit.models import AuditEvent
-from gateway.models import SessionBinding
+from gateway.models import SessionBinding, SessionEndOutbox
 from tests.celery.conftest import wait_until
 from tests.factories import StaffUserFactory
 from tests.support.processes import free_port, running, serve_args
@@ -47,10 +47,15 @@ def test_terminate_through_the_api_while_upstream_fails_is_retried_by_a_worker(
         assert session.status == SessionBinding.Status.TERMINATED
         assert upstream.deleted_session_ids()[0] == session.upstream_session_id  # the attempt that failed
         event = AuditEvent.objects.get(event=events.SESSION_TERMINATED, session_id=session.pk)
-        assert event.detail["upstream_delete_failed"] is True
+        assert event.detail["upstream_delete"] == "queued"
+        assert SessionEndOutbox.objects.get(session=session).done_at is None  # owed, backing off
 
         upstream.delete_status = 200
         wait_until(
             lambda: len(upstream.deleted_session_ids()) >= 2, timeout=60, what="the worker's retried DELETE"
         )
         assert set(upstream.deleted_session_ids()) == {session.upstream_session_id}
+        wait_until(
+            lambda: SessionEndOutbox.objects.filter(session=session, done_at__isnull=False).exists(),
+            what="the outbox row to be marked done",
+        )

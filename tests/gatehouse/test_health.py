@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from gatehouse import heartbeats
 from tests.gatehouse.subprocesses import embedded_env
 from tests.support.processes import free_port, running, serve_args
 
@@ -28,11 +29,13 @@ def test_health_makes_no_queries(client, db, django_assert_num_queries):
 
 
 def test_ready_checks_database_cache_channel_layer_and_broker(client, db):
+    heartbeats.beat(heartbeats.SWEEP)  # a worker swept just now
     response = client.get("/ready")
     assert response.status_code == 200, response.content
     assert response.json() == {
         "status": "ok",
         "checks": {"database": "ok", "cache": "ok", "channel_layer": "ok", "broker": "ok"},
+        "background": {"sweeps": "ok"},
     }
 
 

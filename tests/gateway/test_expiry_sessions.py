@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from unittest.mock import patch
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
-from gateway.models import SessionBinding
-from gateway.services import SWEEP_ACTOR, UpstreamDeleteFailed, expire_sessions, retry_upstream_delete
+from gateway.models import SessionBinding, SessionEndOutbox
+from gateway.services import (
+    DELETE_MAX_ATTEMPTS,
+    SWEEP_ACTOR,
+    UpstreamDeleteFailed,
+    expire_sessions,
+    retry_upstream_delete,
+)
 from tests.support.processes import free_port
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session
@@ -79,7 +87,11 @@ def test_expiry_is_audited_as_session_expired(token, server, upstream):
     assert event.token_jti == token.jti
     assert event.server == "demo"
     assert event.owner == token.owner.username
-    assert event.detail["upstream_delete_status"] == 200
+    # The event commits with the status change, before the DELETE; the outbox row has its outcome.
+    assert event.detail["upstream_delete"] == "queued"
+    outbox = SessionEndOutbox.objects.get(session=session)
+    assert (outbox.upstream_status, outbox.attempts) == (200, 1)
+    assert outbox.done_at is not None
 
 
 def test_recently_used_session_stays_active(token, server, upstream):
@@ -139,7 +151,10 @@ def test_dead_upstream_does_not_keep_a_session_alive(token, server, upstream):
     assert _status(session) == SessionBinding.Status.EXPIRED
     assert sweep.retry_upstream == [session.pk]
     event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session.pk)
-    assert event.detail["upstream_delete_failed"] is True
+    assert event.detail["upstream_delete"] == "queued"
+    outbox = SessionEndOutbox.objects.get(session=session)
+    assert outbox.done_at is None
+    assert outbox.next_attempt_at > outbox.created_at  # backing off
 
 
 def test_failing_upstream_delete_can_be_retried_until_it_succeeds(token, server, upstream):
@@ -170,6 +185,7 @@ def test_session_without_upstream_session_id_gets_no_delete(token, server, upstr
 
     assert _status(session) == SessionBinding.Status.EXPIRED
     assert upstream.deletes == []
+    assert not SessionEndOutbox.objects.exists()
 
 
 def test_sessions_of_a_revoked_token_are_ended_as_revoked(token, server, upstream):
@@ -263,4 +279,63 @@ def test_legacy_sse_session_is_expired_without_an_upstream_delete(token, server,
 
     assert _status(session) == SessionBinding.Status.EXPIRED
     assert sweep.retry_upstream == []
+    assert upstream.deletes == []
+
+
+def test_an_outbox_delete_left_by_a_crashed_sweep_is_sent_by_the_next_one(token, server, upstream):
+    """A worker killed after the batch committed leaves the outbox row; the next sweep sends it."""
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+    with patch("gateway.services.deliver_upstream_deletes", return_value=[]):  # "crash" after the commit
+        expire_sessions()
+    assert _status(session) == SessionBinding.Status.EXPIRED
+    assert AuditEvent.objects.filter(event=events.SESSION_EXPIRED, session_id=session.pk).count() == 1
+    assert upstream.deletes == []
+
+    sweep = expire_sessions()
+
+    assert (sweep.count, sweep.resumed) == (0, 1)
+    assert upstream.deleted_session_ids() == [session.upstream_session_id]
+    assert SessionEndOutbox.objects.get(session=session).done_at is not None
+    expire_sessions()
+    assert len(upstream.deletes) == 1
+    assert AuditEvent.objects.filter(event=events.SESSION_EXPIRED, session_id=session.pk).count() == 1
+
+
+def test_a_claimed_outbox_row_waits_for_its_lease(token, server, upstream):
+    """A DELETE another worker is sending (or was sending when it died) is not sent twice at once."""
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+    with patch("gateway.services.deliver_upstream_deletes", return_value=[]):
+        expire_sessions()
+    SessionEndOutbox.objects.update(claimed_until=timezone.now() + timedelta(minutes=1))
+    assert expire_sessions().resumed == 0
+    assert upstream.deletes == []
+
+    SessionEndOutbox.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert expire_sessions().resumed == 1
+    assert upstream.deleted_session_ids() == [session.upstream_session_id]
+
+
+def test_a_delete_failing_every_time_is_given_up_after_the_last_attempt(token, server, upstream):
+    upstream.delete_status = 503
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+    expire_sessions()
+    for _ in range(DELETE_MAX_ATTEMPTS - 1):
+        with pytest.raises(UpstreamDeleteFailed):
+            retry_upstream_delete(session_id=session.pk)
+
+    outbox = SessionEndOutbox.objects.get(session=session)
+    assert outbox.done_at is not None
+    assert outbox.last_error.startswith("gave up")
+    assert retry_upstream_delete(session_id=session.pk) is None
+    assert len(upstream.deletes) == DELETE_MAX_ATTEMPTS
+
+
+def test_ending_a_batch_writes_status_audit_and_outbox_in_one_transaction(token, server, upstream):
+    """If the audit append fails, the batch is not ended: nothing is ended without its event."""
+    session = make_session(token=token, server=server, idle=timedelta(hours=1))
+    with patch("gateway.services.record_many", side_effect=RuntimeError("audit down")), \
+            pytest.raises(RuntimeError):
+        expire_sessions()
+    assert _status(session) == SessionBinding.Status.ACTIVE
+    assert not SessionEndOutbox.objects.exists()
     assert upstream.deletes == []

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
+from django.db import OperationalError
 
 from gateway import watch as watch_module
 from gateway.admission import close_pool_connections
 from gateway.flows.streamable import streamable_http
 from gateway.models import SessionBinding
 from gateway.services import end_session
-from gateway.watch import INTERVAL, StreamSupervisor
+from gateway.watch import INTERVAL, RECHECK_DEADLINE, RECHECK_FAILED, StreamSupervisor
 from tests.gateway.drivers import INIT
 from tests.support.sessions import make_session
 from upstreams.http import upstream_client
@@ -106,3 +109,60 @@ def test_a_delete_is_not_cut_short_by_the_recheck_of_the_session_it_ends(
         assert async_to_sync(scenario)() == [200] * 5
     finally:
         close_pool_connections()
+
+
+def _watch_with_recheck(monkeypatch, outcomes: list) -> tuple[bool, str, float]:
+    """Run one watch against a re-check that answers ``outcomes`` in turn (an exception is raised)."""
+    answers = iter(outcomes)
+
+    def scripted(**kwargs):
+        answer = next(answers, outcomes[-1])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(watch_module, "recheck", scripted)
+
+    async def scenario() -> tuple[bool, str, float]:
+        supervisor = StreamSupervisor()
+        entry = supervisor.watch(raw_token="gth_x", session_id=None)
+        started = asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(entry.ended.wait(), timeout=3)
+        took = asyncio.get_running_loop().time() - started
+        supervisor.unwatch(entry)
+        return entry.ended.is_set(), entry.reason, took
+
+    return async_to_sync(scenario)()
+
+
+def test_a_stream_whose_token_cannot_be_rechecked_ends_within_the_promise(monkeypatch):
+    ended, reason, took = _watch_with_recheck(monkeypatch, [OperationalError("connection refused")])
+    assert (ended, reason) == (True, RECHECK_FAILED)
+    assert took <= RECHECK_DEADLINE
+
+
+def test_a_recheck_that_hangs_ends_the_stream_too(monkeypatch):
+    def hanging(**kwargs):
+        time.sleep(2)
+        return {"gth_x"}, set()
+
+    monkeypatch.setattr(watch_module, "recheck", hanging)
+
+    async def scenario() -> tuple[str, float]:
+        supervisor = StreamSupervisor()
+        entry = supervisor.watch(raw_token="gth_x", session_id=None)
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(entry.ended.wait(), timeout=3)
+        supervisor.unwatch(entry)
+        return entry.reason, asyncio.get_running_loop().time() - started
+
+    reason, took = async_to_sync(scenario)()
+    assert reason == RECHECK_FAILED
+    assert took <= RECHECK_DEADLINE
+
+
+def test_one_failed_recheck_between_good_ones_ends_nothing(monkeypatch):
+    good = ({"gth_x"}, set())
+    ended, _, _ = _watch_with_recheck(monkeypatch, [good, OperationalError("blip"), good])
+    assert not ended

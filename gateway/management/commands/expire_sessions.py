@@ -17,4 +17,7 @@ class Command(BaseCommand):
         failed = len(sweep.retry_upstream)
         self.stdout.write(f"Expired {sweep.count} session(s).")
         if failed:
-            self.stderr.write(f"{failed} upstream DELETE(s) failed; the sessions are ended here anyway.")
+            self.stderr.write(
+                f"{failed} upstream DELETE(s) failed; the sessions are ended here anyway, and the "
+                "next sweep tries again."
+            )
