@@ -178,8 +178,12 @@ def workers(gatehouse_env, tmp_path) -> Iterator[object]:
                 "--hostname", f"faults{n}-{uuid.uuid4().hex[:8]}@%h",
                 "--schedule", str(tmp_path / f"beat-{n}"),
             ]
+            env = gatehouse_env(env)
+            # Settings create nothing: the worker's data dir (broker folders) is prepared first.
+            subprocess.run([sys.executable, "manage.py", "prepare_data_dir", "--verbosity", "0"],
+                           cwd=REPO_ROOT, env=env, check=True, timeout=60)
             with open(log_path, "wb") as log:
-                process = subprocess.Popen(args, cwd=REPO_ROOT, env=gatehouse_env(env), stdout=log,
+                process = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True)
             worker = WorkerProcess(process=process, log_path=log_path)
             started.append(worker)

@@ -77,7 +77,9 @@ def test_ready_reports_a_missing_worker_and_recovers_when_one_returns(workers, d
     strict_answer = _ready(strict)
     assert strict_answer.status_code == 503, strict_answer.text
     assert strict_answer.json()["failed"] == ["sweeps"]
-    assert strict_answer.json()["checks"] == {"database": "ok", "channel_layer": "ok", "broker": "ok"}
+    assert strict_answer.json()["checks"] == {
+        "database": "ok", "cache": "ok", "channel_layer": "ok", "broker": "ok",
+    }
 
     workers.start()
     wait_until(lambda: _ready(strict).status_code == 200, timeout=30, what="/ready to recover")
