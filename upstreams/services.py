@@ -56,8 +56,12 @@ def create_server(
     headers: Mapping[str, str] | None = None,
     description: str = "",
     client_ip: str | None = None,
+    pin_tools: bool = False,
 ) -> UpstreamServer:
-    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited."""
+    """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited.
+
+    ``pin_tools``: its tools are listed and callable only once approved (``upstreams.pinning``).
+    """
     name, url, description = name.strip(), url.strip(), description.strip()
     _check_server_fields(name=name, url=url, transport=transport, description=description)
     clean = _clean_headers(headers or {})
@@ -70,6 +74,7 @@ def create_server(
             transport=transport,
             description=description,
             headers_encrypted=encryption.encrypt_json(clean),
+            pin_tools=pin_tools,
         )
         record(
             event=events.SERVER_CREATED,
@@ -81,6 +86,7 @@ def create_server(
                 "transport": transport,
                 "header_names": sorted(clean),
                 "enabled": True,
+                "pin_tools": pin_tools,
             },
         )
     return server

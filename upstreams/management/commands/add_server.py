@@ -1,4 +1,4 @@
-"""``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...``"""
+"""``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]... [--pin-tools]``"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from gatehouse.cli import cli_actor, domain_errors
-from upstreams import services, transports
+from upstreams import pinning_services, services, transports
 from upstreams.headers import parse_header_lines
 from upstreams.url import redacted_url
 
@@ -30,6 +30,10 @@ class Command(BaseCommand):
             help="Header added to every upstream request (repeatable), e.g. 'Authorization: Bearer x'.",
         )
         parser.add_argument("--description", default="")
+        parser.add_argument(
+            "--pin-tools", action="store_true",
+            help="Only approved tool definitions are listed or callable (approve with approve_tools).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with domain_errors():
@@ -41,10 +45,13 @@ class Command(BaseCommand):
                 headers=headers,
                 description=options["description"],
                 actor=cli_actor(),
+                pin_tools=options["pin_tools"],
             )
+        offered = pinning_services.offer_current_tools(server=server) if server.pin_tools else 0
         names = ", ".join(sorted(headers)) or "none"
         path = server.client_path
         self.stdout.write(
             f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "
             f"headers: {names}; clients use {path}"
+            + (f"; tools pinned, {offered} offered for approval (approve_tools)" if server.pin_tools else "")
         )
