@@ -18,6 +18,16 @@ HEADERS_HELP = (
 )
 
 
+PIN_TOOLS_HELP = (
+    "Tool pinning: clients see and call only tools whose current definition an administrator "
+    "approved; a changed or new tool stays hidden until approved on the server page."
+)
+
+
+def _pin_tools_field() -> forms.BooleanField:
+    return forms.BooleanField(label="Pin tools", required=False, help_text=PIN_TOOLS_HELP)
+
+
 def _parse_headers(text: str) -> dict[str, str]:
     try:
         return parse_header_lines(text.splitlines())
@@ -45,6 +55,7 @@ class ServerCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
         help_text=HEADERS_HELP,
     )
+    pin_tools = _pin_tools_field()
 
     def clean_headers(self) -> dict[str, str]:
         return _parse_headers(self.cleaned_data.get("headers", ""))
@@ -69,6 +80,7 @@ class ServerEditForm(forms.Form):
     remove_headers = forms.MultipleChoiceField(
         label="Remove headers", required=False, widget=forms.CheckboxSelectMultiple
     )
+    pin_tools = _pin_tools_field()
 
     def __init__(self, *args: Any, header_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

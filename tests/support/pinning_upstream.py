@@ -67,7 +67,8 @@ class _Control:
         self.mcp, self.original, self.app = mcp, original, app
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not (scope["path"] == "/health" or scope["path"].startswith("/control/")):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == "/health" or path.startswith("/control/")):
             await self.app(scope, receive, send)
             return
         body = b""
