@@ -6,49 +6,31 @@ adds a tool, on a plain HTTP control call; the clients are the official SDK's, t
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from audit import events
 from audit.models import AuditEvent
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import sdk_client, sdk_sse_client, text_of
-from tests.support.processes import free_port, running
+from tests.support.pinning_upstream import control, run_upstream
 from upstreams import pinning_services
 from upstreams.models import ToolChange, UpstreamServer
 
 pytestmark = pytest.mark.integration
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, transport: str) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp(f"pinning-{transport}") / "upstream.log"
-    args = [sys.executable, "-m", "tests.support.pinning_upstream", "--port", str(port),
-            "--transport", transport]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with running(args, env=env, ready_url=f"http://127.0.0.1:{port}/health", log_path=log_path):
-        yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
-
-
 @pytest.fixture(scope="module")
 def shifting_upstream(tmp_path_factory) -> Iterator[str]:
-    yield from _start(tmp_path_factory, "streamable")
+    yield from run_upstream(tmp_path_factory.mktemp("pinning"), "streamable")
 
 
 @pytest.fixture(scope="module")
 def shifting_upstream_sse(tmp_path_factory) -> Iterator[str]:
-    yield from _start(tmp_path_factory, "sse")
-
-
-def control(upstream: str, action: str, **args: Any) -> None:
-    base = upstream.rsplit("/", 1)[0]
-    httpx.post(f"{base}/control/{action}", json=args, timeout=5).raise_for_status()
+    yield from run_upstream(tmp_path_factory.mktemp("pinning-sse"), "sse")
 
 
 @pytest.fixture

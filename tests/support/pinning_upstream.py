@@ -20,8 +20,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -115,6 +117,27 @@ def build_app(transport: str) -> Any:
     else:
         inner = mcp.streamable_http_app(streamable_http_path="/mcp")
     return _Control(mcp, original, inner)
+
+
+def run_upstream(log_dir: Path, transport: str = "streamable") -> Iterator[str]:
+    """Start this upstream as a subprocess; yields its MCP URL (``.../mcp`` or ``.../sse``)."""
+    from tests.support.processes import free_port, running
+
+    port = free_port()
+    args = [sys.executable, "-m", "tests.support.pinning_upstream", "--port", str(port),
+            "--transport", transport]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    ready = f"http://127.0.0.1:{port}/health"
+    with running(args, env=env, ready_url=ready, log_path=log_dir / "upstream.log"):
+        yield f"http://127.0.0.1:{port}/{'sse' if transport == 'sse' else 'mcp'}"
+
+
+def control(upstream: str, action: str, **args: Any) -> None:
+    """Call a control endpoint of the upstream at ``upstream`` (its MCP URL)."""
+    import httpx
+
+    base = upstream.rsplit("/", 1)[0]
+    httpx.post(f"{base}/control/{action}", json=args, timeout=5).raise_for_status()
 
 
 def main(argv: list[str] | None = None) -> int:
