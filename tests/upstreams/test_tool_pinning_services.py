@@ -218,3 +218,10 @@ def test_the_api_shows_pin_tools(staff_client, pinned):
     body = staff_client.get("/api/v1/servers/").json()
     rows = body["results"] if isinstance(body, dict) else body
     assert [row["pin_tools"] for row in rows if row["name"] == "pinned"] == [True]
+
+
+def test_the_django_admin_shows_pins_read_only(admin_client, pinned):
+    pinning_services.approve_tools(server=pinned, names=["echo"], actor="admin")
+    assert "echo" in admin_client.get("/admin/upstreams/approvedtool/").content.decode()
+    assert "pending" in admin_client.get("/admin/upstreams/toolchange/").content.decode()
+    assert admin_client.get("/admin/upstreams/toolchange/add/").status_code == 403
