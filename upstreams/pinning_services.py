@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from mcp.types import Tool
+from pydantic import ValidationError
 
 from audit import events
 from audit.services import record
@@ -45,6 +47,26 @@ def current_definitions(*, server: UpstreamServer) -> dict[str, dict[str, Any]]:
     if not listing.reachable:
         raise ToolPinningError(f"Could not list the tools of {server.name}: {listing.error}.")
     return {tool.name: tool.definition or {"name": tool.name} for tool in listing.tools}
+
+
+def _as_sdk_reads(definition: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``definition`` as the SDK client reads it (it drops fields it does not know)."""
+    try:
+        tool = Tool.model_validate(dict(definition))
+    except ValidationError:
+        return None
+    return definition_of(tool.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+def _as_the_gateway_saw(server: UpstreamServer, name: str, listed: dict[str, Any]) -> dict[str, Any]:
+    """The definition to approve for ``listed`` (read through the SDK): the one the gateway saw
+    in a pending change when the SDK reads that one as ``listed``, since the gateway compares what
+    upstreams send (an annotation field unknown to the SDK included); else ``listed``."""
+    pending = ToolChange.objects.filter(server=server, name=name, status=ToolChange.Status.PENDING)
+    for change in pending.order_by("-first_seen_at"):
+        if change.definition != listed and _as_sdk_reads(change.definition) == definition_of(listed):
+            return dict(change.definition)
+    return listed
 
 
 def _record_change(
@@ -165,7 +187,8 @@ def approve_tools(
     unchanged: list[str] = []
     with transaction.atomic():
         for name in wanted:
-            changed = _approve(server=server, definition=definitions[name], actor=actor, client_ip=client_ip)
+            definition = _as_the_gateway_saw(server, name, definitions[name])
+            changed = _approve(server=server, definition=definition, actor=actor, client_ip=client_ip)
             (approved if changed else unchanged).append(name)
     return Approval(approved=approved, unchanged=unchanged)
 

@@ -225,3 +225,14 @@ def test_the_django_admin_shows_pins_read_only(admin_client, pinned):
     assert "echo" in admin_client.get("/admin/upstreams/approvedtool/").content.decode()
     assert "pending" in admin_client.get("/admin/upstreams/toolchange/").content.decode()
     assert admin_client.get("/admin/upstreams/toolchange/add/").status_code == 403
+
+
+def test_approval_keeps_what_the_gateway_saw_when_the_sdk_reads_it_differently(pinned, upstream):
+    """The SDK client drops annotation fields it does not know; the gateway compares them."""
+    pinning_services.approve_tools(server=pinned, names=None, actor="admin")
+    raw = {**ECHO, "annotations": {"readOnlyHint": True, "x-vendor": "kept"}}
+    upstream["echo"] = {**ECHO, "annotations": {"readOnlyHint": True}}  # as the SDK listing reads it
+    note_seen_definitions(server_id=pinned.pk, seen=[_seen(raw)])
+    pinning_services.approve_tools(server=pinned, names=["echo"], actor="admin")
+    assert ApprovedTool.objects.get(name="echo").hash == definition_hash(raw)
+    assert ToolChange.objects.get(name="echo", hash=definition_hash(raw)).status == ToolChange.Status.APPROVED
