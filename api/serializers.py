@@ -215,6 +215,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "description",
             "transport",
             "enabled",
+            "pin_tools",
             "mcp_url",
             "upstream_url",
             "forward_identity",

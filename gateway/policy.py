@@ -10,9 +10,12 @@ import json
 from typing import Any
 
 from audit import events
+from gateway import pinning
 from gateway.errors import Refusal
 from gateway.protocol import INVALID_PARAMS, MODERN_VERSIONS, RpcBody
 from tokens.scope import TokenScope
+from upstreams.pinning import ToolPins
+from upstreams.target import UpstreamTarget
 
 
 class UncheckableAnswer(Exception):
@@ -47,8 +50,49 @@ def refuse_denied_tools(
     )
 
 
-def _filter_result(result: dict[str, Any], allowed: frozenset[str] | None) -> dict[str, Any]:
+def refuse_unpinned_tools(*, body: RpcBody, target: UpstreamTarget, protocol_version: str | None) -> None:
+    """On a pinned server, refuse a ``tools/call`` of a tool not approved or changed since approval.
+
+    No database hop: the approved and last seen hashes came with admission, and this process
+    remembers what it last saw listed. Either one saying "changed" refuses the call.
+    """
+    pinning.remember(target)
+    pins = target.pins
+    if pins is None:
+        return
+    for message in body.messages:
+        tool = message.tool_name
+        if tool is None:
+            continue
+        approved = pins.approved.get(tool)
+        if approved is None:
+            reason, detail = "not_approved", "the tool has not been approved on this server"
+        elif {pinning.last_seen(target.id, tool), pins.last_seen.get(tool)} - {None, approved}:
+            reason, detail = "changed", "the tool's definition changed since it was approved"
+        else:
+            continue
+        status = 400 if protocol_version in MODERN_VERSIONS or not body.has_requests else 200
+        raise Refusal(
+            f"Tool {tool!r} is not available: {detail}; an administrator must approve it.",
+            status=status,
+            code="tool_not_approved",
+            reason=f"tool_not_approved:{reason}",
+            audit_event=events.MCP_TOOL_DENIED,
+            tool=tool,
+            rpc_code=INVALID_PARAMS,
+            request_ids=body.request_ids(),
+            data={"error": "tool_not_approved", "reason": reason, "tool": tool, "server": target.name},
+        )
+
+
+def _filter_result(
+    result: dict[str, Any], allowed: frozenset[str] | None, pins: pinning.PinFilter | None = None
+) -> dict[str, Any]:
     tools = result["tools"]
+    current: ToolPins | None = pins.pins if pins is not None else None
+    if pins is not None and current is not None:
+        # Every tool is checked (also those outside the token's scope): a change is recorded once.
+        tools = [t for t in tools if isinstance(t, dict) and pins.keep(current, t)]
     if allowed is not None:
         tools = [t for t in tools if isinstance(t, dict) and t.get("name") in allowed]
     filtered = {**result, "tools": tools}
@@ -57,17 +101,24 @@ def _filter_result(result: dict[str, Any], allowed: frozenset[str] | None) -> di
     return filtered
 
 
-def _filter_message(message: Any, allowed: frozenset[str] | None) -> tuple[Any, bool]:
+def _filter_message(
+    message: Any, allowed: frozenset[str] | None, pins: pinning.PinFilter | None = None
+) -> tuple[Any, bool]:
     if not isinstance(message, dict) or "id" not in message:
         return message, False
     result = message.get("result")
     if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
         return message, False
-    return {**message, "result": _filter_result(result, allowed)}, True
+    return {**message, "result": _filter_result(result, allowed, pins)}, True
 
 
-def filter_tools_payload(payload: bytes | str, allowed: frozenset[str] | None) -> bytes | None:
+def filter_tools_payload(
+    payload: bytes | str, allowed: frozenset[str] | None, pins: pinning.PinFilter | None = None
+) -> bytes | None:
     """Filtered JSON for a body or SSE data that carries a ``tools/list`` result; None if unchanged.
+
+    ``pins``: a pinned server's listed tools also pass only while they match their approved
+    definitions (``gateway.pinning``); then ``await pins.flush()`` records what was new.
 
     Raises ``UncheckableAnswer`` for a payload that may name tools but does not parse here.
 
@@ -88,9 +139,9 @@ def filter_tools_payload(payload: bytes | str, allowed: frozenset[str] | None) -
             "The upstream's answer could not be checked against the token's tools."
         ) from exc
     if isinstance(decoded, list):
-        pairs = [_filter_message(item, allowed) for item in decoded]
+        pairs = [_filter_message(item, allowed, pins) for item in decoded]
         if not any(changed for _, changed in pairs):
             return None
         return json.dumps([item for item, _ in pairs], separators=(",", ":")).encode()
-    filtered, changed = _filter_message(decoded, allowed)
+    filtered, changed = _filter_message(decoded, allowed, pins)
     return json.dumps(filtered, separators=(",", ":")).encode() if changed else None

@@ -21,7 +21,7 @@ import httpx
 from django.conf import settings
 
 from gatehouse.secrets_mask import mask_free_text
-from gateway import policy
+from gateway import pinning, policy
 from gateway.context import Context
 from gateway.errors import (
     DatabaseUnavailable,
@@ -179,13 +179,15 @@ def tool_filter(ctx: Context) -> EventHandler:
     """The per-event tool filter: a ``tools/list`` result is cut to the token's allowlist."""
     assert ctx.admission is not None
     allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
+    pins = pinning.PinFilter(ctx.admission.server)
 
     async def on_event(event: SseEvent) -> bytes:
         if not event.is_message:
             return event.raw
         ctx.note_relayed(event.data)
         try:
-            filtered = policy.filter_tools_payload(event.data, allowed)
+            filtered = policy.filter_tools_payload(event.data, allowed, pins)
+            await pins.flush()
         except policy.UncheckableAnswer:
             ctx.notes["uncheckable_events_dropped"] = ctx.notes.get("uncheckable_events_dropped", 0) + 1
             return b""
@@ -218,10 +220,12 @@ async def relay(
         assert ctx.admission is not None
         body = await read_bounded(upstream, limit=MAX_EVENT_BYTES)
         allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
+        pins = pinning.PinFilter(ctx.admission.server)
         try:
-            filtered = policy.filter_tools_payload(body, allowed)
+            filtered = policy.filter_tools_payload(body, allowed, pins)
         except policy.UncheckableAnswer as exc:
             raise UpstreamUnavailable(str(exc)) from exc
+        await pins.flush()
         if filtered is not None:
             ctx.notes["tools_filtered"] = True
         await responder.start(upstream.status_code, headers)
@@ -253,10 +257,12 @@ async def relay_error(
     if complete and is_jsonrpc_error_body(body):
         assert ctx.admission is not None
         allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
+        pins = pinning.PinFilter(ctx.admission.server)
         try:
-            filtered = policy.filter_tools_payload(body, allowed)
+            filtered = policy.filter_tools_payload(body, allowed, pins)
         except policy.UncheckableAnswer as exc:
             raise UpstreamUnavailable(str(exc)) from exc
+        await pins.flush()
         await responder.start(status, headers)
         await responder.finish(filtered if filtered is not None else body)
         return

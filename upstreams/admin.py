@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from gatehouse.admin import ReadOnlyAdmin
-from upstreams.models import UpstreamServer
+from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
 from upstreams.selectors import server_header_names
 from upstreams.url import redacted_url
 
@@ -27,3 +27,17 @@ class UpstreamServerAdmin(ReadOnlyAdmin):
     def header_names(self, obj: UpstreamServer) -> str:
         names, readable = server_header_names(server=obj)
         return ", ".join(names) if readable else "(cannot be decrypted)"
+
+
+@admin.register(ApprovedTool)
+class ApprovedToolAdmin(ReadOnlyAdmin):
+    list_display = ("server", "name", "hash", "approved_at", "approved_by")
+    list_filter = ("server",)
+    search_fields = ("name",)
+
+
+@admin.register(ToolChange)
+class ToolChangeAdmin(ReadOnlyAdmin):
+    list_display = ("server", "name", "status", "first_seen_at", "decided_by")
+    list_filter = ("status", "server")
+    search_fields = ("name",)

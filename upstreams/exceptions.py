@@ -9,3 +9,9 @@ class InvalidServerConfig(GatehouseError):
     """The upstream server settings are not valid."""
 
     code = "invalid_server"
+
+
+class ToolPinningError(GatehouseError):
+    """Tools cannot be approved as asked (upstream unreachable, an unknown tool name)."""
+
+    code = "tool_pinning"

@@ -46,6 +46,16 @@ def _clean_identity_header(value: str | None) -> str:
     return (value or "").strip() or DEFAULT_IDENTITY_HEADER
 
 
+PIN_TOOLS_HELP = (
+    "Tool pinning: clients see and call only tools whose current definition an administrator "
+    "approved; a changed or new tool stays hidden until approved on the server page."
+)
+
+
+def _pin_tools_field() -> forms.BooleanField:
+    return forms.BooleanField(label="Pin tools", required=False, help_text=PIN_TOOLS_HELP)
+
+
 def _parse_headers(text: str) -> dict[str, str]:
     try:
         return parse_header_lines(text.splitlines())
@@ -75,6 +85,7 @@ class ServerCreateForm(forms.Form):
     )
     forward_identity = _identity_fields()["forward_identity"]
     identity_header = _identity_fields()["identity_header"]
+    pin_tools = _pin_tools_field()
 
     def clean_headers(self) -> dict[str, str]:
         return _parse_headers(self.cleaned_data.get("headers", ""))
@@ -104,6 +115,7 @@ class ServerEditForm(forms.Form):
     )
     forward_identity = _identity_fields()["forward_identity"]
     identity_header = _identity_fields()["identity_header"]
+    pin_tools = _pin_tools_field()
 
     def __init__(self, *args: Any, header_names: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -46,6 +46,8 @@ class UpstreamServer(models.Model):
         help_text="The header that carries the assertion (Authorization: Bearer …, or the bare JWT).",
     )
     enabled = models.BooleanField(default=True)
+    # Tool pinning: only tools whose definition matches an ``ApprovedTool`` are listed or callable.
+    pin_tools = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,6 +92,60 @@ class UpstreamServer(models.Model):
     def target_url(self) -> str:
         """The URL to dial, credentials included. Raises ``RuntimeError`` if it cannot be decrypted."""
         return _decrypt_url(self.url_encrypted) if self.url_encrypted else self.url
+
+
+class ApprovedTool(models.Model):
+    """The approved definition of one tool of a pinned server (``upstreams.pinning``)."""
+
+    server = models.ForeignKey(UpstreamServer, on_delete=models.CASCADE, related_name="approved_tools")
+    name = models.CharField(max_length=200)
+    definition = models.JSONField()
+    hash = models.CharField(max_length=64)
+    # The hash of the definition a gateway process last saw listed ("" until one is seen).
+    last_seen_hash = models.CharField(max_length=64, blank=True, default="")
+    approved_at = models.DateTimeField()
+    approved_by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["server", "name"]
+        constraints = [models.UniqueConstraint(fields=["server", "name"], name="approved_tool_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.server_id}:{self.name}"
+
+
+class ToolChange(models.Model):
+    """A definition seen on a pinned server that is not the approved one: new or changed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    server = models.ForeignKey(UpstreamServer, on_delete=models.CASCADE, related_name="tool_changes")
+    name = models.CharField(max_length=200)
+    definition = models.JSONField()
+    hash = models.CharField(max_length=64)
+    # The approved hash when it was first seen ("" for a tool never approved).
+    approved_hash = models.CharField(max_length=64, blank=True, default="")
+    diff = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    first_seen_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        ordering = ["server", "name", "-first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["server", "name", "hash"], name="tool_change_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server_id}:{self.name}:{self.hash[:12]} ({self.status})"
+
+    @property
+    def is_new_tool(self) -> bool:
+        return not self.approved_hash
 
 
 # The gateway reads ``target_url`` on every request: decrypt each stored URL once per process,

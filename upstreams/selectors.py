@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from upstreams import transports
-from upstreams.models import UpstreamServer
+from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
 from upstreams.target import target_of
 from upstreams.url import redacted_url
 
@@ -60,3 +60,14 @@ def server_transports(*, names: list[str]) -> dict[str, str]:
 
 def all_servers() -> QuerySet[UpstreamServer]:
     return UpstreamServer.objects.order_by("name")
+
+
+def approved_tools(*, server: UpstreamServer) -> QuerySet[ApprovedTool]:
+    return ApprovedTool.objects.filter(server=server).order_by("name")
+
+
+def pending_tool_changes(*, server: UpstreamServer) -> QuerySet[ToolChange]:
+    """Definitions seen on ``server`` that wait for a decision, oldest first."""
+    return ToolChange.objects.filter(server=server, status=ToolChange.Status.PENDING).order_by(
+        "first_seen_at", "name"
+    )

@@ -58,11 +58,13 @@ def create_server(
     forward_identity: bool = False,
     identity_header: str = DEFAULT_IDENTITY_HEADER,
     client_ip: str | None = None,
+    pin_tools: bool = False,
 ) -> UpstreamServer:
     """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited.
 
     ``forward_identity``: every request to it carries a Gatehouse-signed identity assertion in
     ``identity_header``, which must not be one of ``headers`` (see ``validate_identity_header``).
+    ``pin_tools``: its tools are listed and callable only once approved (``upstreams.pinning``).
     """
     name, url, description = name.strip(), url.strip(), description.strip()
     _check_server_fields(name=name, url=url, transport=transport, description=description)
@@ -81,6 +83,7 @@ def create_server(
             headers_encrypted=encryption.encrypt_json(clean),
             forward_identity=forward_identity,
             identity_header=identity_header,
+            pin_tools=pin_tools,
         )
         record(
             event=events.SERVER_CREATED,
@@ -94,6 +97,7 @@ def create_server(
                 "forward_identity": forward_identity,
                 "identity_header": identity_header,
                 "enabled": True,
+                "pin_tools": pin_tools,
             },
         )
     return server

@@ -11,18 +11,19 @@ raises ``RuntimeError`` saying so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import MappingProxyType
 
 from gatehouse import encryption
 from upstreams import transports
-from upstreams.models import DEFAULT_IDENTITY_HEADER, UpstreamServer
+from upstreams.models import DEFAULT_IDENTITY_HEADER, ApprovedTool, UpstreamServer
+from upstreams.pinning import ToolPins
 
 # Columns a target needs: admission reads only these on its one query.
 TARGET_FIELDS = (
     "id", "name", "url", "url_encrypted", "transport", "headers_encrypted", "forward_identity",
-    "identity_header",
+    "identity_header", "pin_tools",
 )
 
 
@@ -39,6 +40,8 @@ class UpstreamTarget:
     # Identity to upstreams: sign who calls into ``identity_header`` (``tokens.assertions``).
     forward_identity: bool = False
     identity_header: str = DEFAULT_IDENTITY_HEADER
+    # Tool pinning (``upstreams.pinning``): None when the server does not pin its tools.
+    pins: ToolPins | None = None
 
     def __repr__(self) -> str:  # the URL may carry credentials too
         return f"UpstreamTarget(name={self.name!r}, transport={self.transport.name!r})"
@@ -71,4 +74,19 @@ def enabled_target(name: str) -> UpstreamTarget | None:
     effect at once, and a cached row id would go stale and break session bindings.
     """
     row = UpstreamServer.objects.filter(name=name, enabled=True).only(*TARGET_FIELDS).first()
-    return target_of(row) if row is not None else None
+    if row is None:
+        return None
+    target = target_of(row)
+    return replace(target, pins=tool_pins(row.pk)) if row.pin_tools else target
+
+
+def tool_pins(server_id: int) -> ToolPins:
+    """A pinned server's approved and last seen hashes: one query, on admission's hop."""
+    rows = ApprovedTool.objects.filter(server_id=server_id).values_list("name", "hash", "last_seen_hash")
+    approved: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name, approved_hash, seen_hash in rows:
+        approved[name] = approved_hash
+        if seen_hash:
+            seen[name] = seen_hash
+    return ToolPins(approved=MappingProxyType(approved), last_seen=MappingProxyType(seen))

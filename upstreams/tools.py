@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import httpx2
@@ -20,6 +21,7 @@ from django.core.cache import cache
 from mcp import Client
 
 from upstreams.models import UpstreamServer
+from upstreams.pinning import definition_of
 from upstreams.target import UpstreamTarget, target_of
 
 logger = logging.getLogger("gatehouse.tokens")
@@ -33,6 +35,8 @@ _MAX_PAGES = 20
 class UpstreamTool:
     name: str
     description: str = ""
+    # The pinned fields of its ``tools/list`` entry (``upstreams.pinning.definition_of``).
+    definition: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,12 @@ async def _collect(client: Client, tools: list[UpstreamTool]) -> None:
     for _ in range(_MAX_PAGES):
         result = await client.list_tools(cursor=cursor)
         tools.extend(
-            UpstreamTool(name=t.name, description=(t.description or "").strip()) for t in result.tools
+            UpstreamTool(
+                name=t.name,
+                description=(t.description or "").strip(),
+                definition=definition_of(t.model_dump(by_alias=True, mode="json", exclude_none=True)),
+            )
+            for t in result.tools
         )
         cursor = result.next_cursor
         if not cursor:
@@ -113,9 +122,12 @@ async def _list_one(target: _Target, timeout: float) -> ToolListing:
 
 
 def list_upstream_tools(
-    *, servers: Sequence[UpstreamServer], timeout: float = DEFAULT_TIMEOUT_SECONDS
+    *, servers: Sequence[UpstreamServer], timeout: float = DEFAULT_TIMEOUT_SECONDS, fresh: bool = False
 ) -> dict[str, ToolListing]:
     """Live tool lists of ``servers``, fetched concurrently; blocks at most about ``timeout``.
+
+    ``fresh``: ask the upstream even when a listing is cached (approving tools needs the current
+    definitions).
 
     Call from sync code only (a view or command): it runs its own event loop.
     """
@@ -126,7 +138,7 @@ def list_upstream_tools(
         if isinstance(target, ToolListing):
             results[server.name] = target
             continue
-        cached = cache.get(target.cache_key)
+        cached = None if fresh else cache.get(target.cache_key)
         if isinstance(cached, ToolListing):
             results[server.name] = cached
         else:

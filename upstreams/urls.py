@@ -11,4 +11,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("servers/<slug:name>/edit/", views.server_edit, name="console-server-edit"),
     path("servers/<slug:name>/disable/", views.server_disable, name="console-server-disable"),
     path("servers/<slug:name>/enable/", views.server_enable, name="console-server-enable"),
+    path(
+        "servers/<slug:name>/tool-changes/<int:change_id>/<str:decision>/",
+        views.tool_change_decide,
+        name="console-tool-change-decide",
+    ),
 ]

@@ -9,11 +9,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
-from upstreams import selectors, services
+from upstreams import pinning_services, selectors, services
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.forms import ServerCreateForm, ServerEditForm
-from upstreams.models import UpstreamServer
-from upstreams.tools import list_upstream_tools
+from upstreams.models import ToolChange, UpstreamServer
+from upstreams.pinning import definition_hash
+from upstreams.tools import UpstreamTool, list_upstream_tools
 from upstreams.url import redacted_url
 
 
@@ -53,8 +54,27 @@ def server_detail(request: HttpRequest, name: str) -> HttpResponse:
             "listing": listing,
             "mcp_path": server.client_path,
             "can_manage": can_manage(request.user),
+            "tool_rows": _tool_rows(server, listing.tools),
+            "pending_changes": list(selectors.pending_tool_changes(server=server)),
         },
     )
+
+
+def _tool_rows(server: UpstreamServer, tools: list[UpstreamTool]) -> list[tuple[UpstreamTool, str]]:
+    """Each live tool and, on a pinned server, whether its current definition is the approved one."""
+    if not server.pin_tools:
+        return [(tool, "") for tool in tools]
+    approved = {t.name: t.hash for t in selectors.approved_tools(server=server)}
+    rows = []
+    for tool in tools:
+        if tool.name not in approved:
+            status = "not approved"
+        elif approved[tool.name] == definition_hash(tool.definition):
+            status = "approved"
+        else:
+            status = "changed since approved"
+        rows.append((tool, status))
+    return rows
 
 
 @console_admin_required
@@ -73,10 +93,13 @@ def server_add(request: HttpRequest) -> HttpResponse:
                 identity_header=data["identity_header"],
                 actor=_actor(request),
                 client_ip=_client_ip(request),
+                pin_tools=data["pin_tools"],
             )
         except InvalidServerConfig as exc:
             form.add_error(None, exc.detail)
         else:
+            if server.pin_tools:
+                pinning_services.offer_current_tools(server=server)
             messages.success(
                 request,
                 f"Server {server.name} added. Clients reach it at "
@@ -95,6 +118,7 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
     initial = {
         "url": shown_url, "transport": server.transport, "description": server.description,
         "forward_identity": server.forward_identity, "identity_header": server.identity_header,
+        "pin_tools": server.pin_tools,
     }
     form = ServerEditForm(request.POST or None, initial=initial, header_names=summary.header_names)
     if request.method == "POST" and form.is_valid():
@@ -111,6 +135,9 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
                 identity_header=data["identity_header"],
                 actor=_actor(request),
                 client_ip=_client_ip(request),
+            )
+            pinning_services.set_pin_tools(
+                server=server, enabled=data["pin_tools"], actor=_actor(request), client_ip=_client_ip(request)
             )
         except InvalidServerConfig as exc:
             form.add_error(None, exc.detail)
@@ -145,3 +172,21 @@ def server_disable(request: HttpRequest, name: str) -> HttpResponse:
 @console_admin_required
 def server_enable(request: HttpRequest, name: str) -> HttpResponse:
     return _set_enabled(request, name, enabled=True)
+
+
+@require_POST
+@console_admin_required
+def tool_change_decide(request: HttpRequest, name: str, change_id: int, decision: str) -> HttpResponse:
+    """Approve (the seen definition becomes the approved one) or reject a pending tool change."""
+    server = _server_or_404(name)
+    change = ToolChange.objects.filter(pk=change_id, server=server).first()
+    if change is None or decision not in ("approve", "reject"):
+        raise Http404("No such tool change.")
+    change = pinning_services.decide_change(
+        change=change, approve=decision == "approve", actor=_actor(request), client_ip=_client_ip(request)
+    )
+    if change.status == ToolChange.Status.APPROVED:
+        messages.success(request, f"Tool {change.name} approved: clients see this definition.")
+    else:
+        messages.success(request, f"Change to {change.name} rejected: it stays hidden.")
+    return redirect("console-server-detail", name=server.name)

@@ -181,6 +181,7 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
             body=ctx.rpc, scope=ctx.admission.token.scope, server=ctx.admission.server.name,
             protocol_version=None,
         )
+        policy.refuse_unpinned_tools(body=ctx.rpc, target=ctx.admission.server, protocol_version=None)
     except Refusal as refusal:
         if not refusal.request_ids:
             raise  # notifications only: no answer belongs on the stream, the POST itself fails

@@ -63,6 +63,7 @@ async def _streamable(ctx: Context, receive: Receive, responder: Responder) -> N
             body=ctx.rpc, scope=ctx.admission.token.scope, server=ctx.admission.server.name,
             protocol_version=version,
         )
+        policy.refuse_unpinned_tools(body=ctx.rpc, target=ctx.admission.server, protocol_version=version)
     elif incoming.method == "DELETE" and binding is None:
         raise BadRequest("DELETE needs the Mcp-Session-Id of the session to end.", code="session_required")
 

@@ -1,5 +1,5 @@
 """``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...
-[--forward-identity [--identity-header NAME]]``"""
+[--forward-identity [--identity-header NAME]] [--pin-tools]``"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from gatehouse.cli import cli_actor, domain_errors
-from upstreams import services, transports
+from upstreams import pinning_services, services, transports
 from upstreams.headers import parse_header_lines
 from upstreams.models import DEFAULT_IDENTITY_HEADER
 from upstreams.url import redacted_url
@@ -42,6 +42,10 @@ class Command(BaseCommand):
             help=f"Header that carries it (default {DEFAULT_IDENTITY_HEADER}: Bearer <jwt>; any other "
             "header gets the bare JWT). Needed when --header already sets Authorization.",
         )
+        parser.add_argument(
+            "--pin-tools", action="store_true",
+            help="Only approved tool definitions are listed or callable (approve with approve_tools).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["identity_header"] is not None and not options["forward_identity"]:
@@ -57,11 +61,14 @@ class Command(BaseCommand):
                 forward_identity=options["forward_identity"],
                 identity_header=options["identity_header"] or DEFAULT_IDENTITY_HEADER,
                 actor=cli_actor(),
+                pin_tools=options["pin_tools"],
             )
+        offered = pinning_services.offer_current_tools(server=server) if server.pin_tools else 0
         names = ", ".join(sorted(headers)) or "none"
         path = server.client_path
         identity = f"; identity forwarded in {server.identity_header}" if server.forward_identity else ""
         self.stdout.write(
             f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "
             f"headers: {names}{identity}; clients use {path}"
+            + (f"; tools pinned, {offered} offered for approval (approve_tools)" if server.pin_tools else "")
         )
