@@ -33,6 +33,14 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_OPERATION = 25
 KEYS = 6
+# Message framing is judged by the HTTP server (daphne answers a bare 400 for a Content-Length of
+# "undefined") before any API code runs, so the API's schema cannot document it. Negative cases
+# that generate such headers are dropped; every other generated header still reaches the API.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection", "expect"})
+
+
+def _sent_as_generated(case) -> bool:
+    return not any(name.lower() in FRAMING_HEADERS for name in (case.headers or {}))
 
 
 @pytest.fixture
@@ -67,7 +75,7 @@ def test_api_conforms_to_its_live_schema(live_gateway, api_keys, mode):
 
     for operation in operations:
 
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=operation.as_strategy(generation_mode=mode).filter(_sent_as_generated))
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case) -> None:
             response = case.call_and_validate(
