@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -24,9 +22,7 @@ import pytest
 from django.db import connection
 
 from tests.factories import UpstreamServerFactory, UserFactory
-from tests.support import processes
-from tests.support.processes import REPO_ROOT, daphne_args, free_port, running, subprocess_env
-from tests.support.tcp_proxy import CuttableProxy, cuttable_proxy
+from tests.support.processes import REPO_ROOT
 from tokens.api_keys import create_api_key
 from tokens.models import Token
 
@@ -38,26 +34,6 @@ pytestmark = [
 ]
 
 
-@dataclass(frozen=True)
-class Outage:
-    url: str
-    proxy: CuttableProxy
-    env: dict[str, str]
-
-
-@pytest.fixture
-def gatehouse_behind_a_cuttable_database(transactional_db, tmp_path) -> Iterator[Outage]:
-    params = connection.settings_dict
-    host, db_port = params.get("HOST") or "127.0.0.1", int(params.get("PORT") or 5432)
-    with cuttable_proxy(host=host, port=db_port) as proxy:
-        via_proxy = processes.test_database_url().replace(f":{db_port}/", f":{proxy.port}/")
-        env = subprocess_env({"DATABASE_URL": via_proxy})
-        port = free_port()
-        with running(daphne_args(port), env=env, ready_url=f"http://127.0.0.1:{port}/health",
-                     log_path=tmp_path / "daphne.log"):
-            yield Outage(url=f"http://127.0.0.1:{port}", proxy=proxy, env=env)
-
-
 def _api_key() -> str:
     UpstreamServerFactory(name="demo")
     created = create_api_key(name="ci", owner=UserFactory(username="ci-bot"), scope_ceiling=None,
@@ -66,9 +42,9 @@ def _api_key() -> str:
 
 
 def test_the_api_answers_json_503_while_the_database_is_down_and_recovers(
-    gatehouse_behind_a_cuttable_database,
+    database_outage,
 ):
-    outage = gatehouse_behind_a_cuttable_database
+    outage = database_outage
     headers = {"Authorization": f"Bearer {_api_key()}"}
     assert httpx.get(f"{outage.url}/api/v1/tokens/", headers=headers).status_code == 200
 
@@ -92,8 +68,8 @@ def test_the_api_answers_json_503_while_the_database_is_down_and_recovers(
     assert minted.status_code == 201, minted.text
 
 
-def test_a_command_prints_one_clear_line_while_the_database_is_down(gatehouse_behind_a_cuttable_database):
-    outage = gatehouse_behind_a_cuttable_database
+def test_a_command_prints_one_clear_line_while_the_database_is_down(database_outage):
+    outage = database_outage
     outage.proxy.cut()
     result = subprocess.run(
         [sys.executable, "manage.py", "revoke_token", "gth_nothing"], cwd=REPO_ROOT, env=outage.env,

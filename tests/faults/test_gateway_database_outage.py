@@ -15,18 +15,12 @@ cuts (``tests.support.tcp_proxy``). SQLite is a file: there is no server to lose
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import httpx
 import pytest
 from django.db import connection
 
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import INIT, POST_HEADERS
-from tests.support import processes
-from tests.support.processes import daphne_args, free_port, running, subprocess_env
-from tests.support.tcp_proxy import CuttableProxy, cuttable_proxy
 
 pytestmark = [
     pytest.mark.integration,
@@ -37,28 +31,10 @@ pytestmark = [
 
 
 
-@dataclass(frozen=True)
-class Outage:
-    url: str
-    proxy: CuttableProxy
-
-
-@pytest.fixture
-def gateway_behind_a_cuttable_database(transactional_db, tmp_path) -> Iterator[Outage]:
-    params = connection.settings_dict
-    host, db_port = params.get("HOST") or "127.0.0.1", int(params.get("PORT") or 5432)
-    with cuttable_proxy(host=host, port=db_port) as proxy:
-        via_proxy = processes.test_database_url().replace(f":{db_port}/", f":{proxy.port}/")
-        port = free_port()
-        with running(daphne_args(port), env=subprocess_env({"DATABASE_URL": via_proxy}),
-                     ready_url=f"http://127.0.0.1:{port}/health", log_path=tmp_path / "daphne.log"):
-            yield Outage(url=f"http://127.0.0.1:{port}", proxy=proxy)
-
-
 def test_the_gateway_answers_json_503_while_the_database_is_down_and_recovers(
-    gateway_behind_a_cuttable_database, upstream_mcp, register_upstream, make_token
+    database_outage, upstream_mcp, register_upstream, make_token
 ):
-    outage = gateway_behind_a_cuttable_database
+    outage = database_outage
     register_upstream(name="demo", url=upstream_mcp)
     token = make_token({"demo": None}, name="outage")
     mcp = f"{outage.url}/mcp/demo/"
