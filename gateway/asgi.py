@@ -15,8 +15,8 @@ from django.urls import URLPattern
 from gatehouse.asgi_routing import asgi_route
 from gateway.context import Context
 from gateway.errors import NoSuchPath
-from gateway.exchange import Responder
 from gateway.pipeline import Receive, asgi_app
+from gateway.responder import Responder
 from upstreams import transports
 
 

@@ -18,8 +18,9 @@ from gatehouse.secrets_mask import token_display_prefix
 from gateway.admission import Admission
 from gateway.credentials import Credential
 from gateway.errors import Refusal
-from gateway.exchange import Incoming, Responder
+from gateway.exchange import Incoming
 from gateway.protocol import RpcBody
+from gateway.responder import Responder
 from tokens.assertions import forwarded_identity
 from tokens.services import AuthenticatedToken
 

@@ -33,13 +33,13 @@ from gateway.exchange import (
     UPSTREAM_READ_ERRORS,
     ClientGone,
     Incoming,
-    Responder,
     check_declared_length,
     check_origin,
     read_body,
 )
 from gateway.protocol import SESSION_HEADER, MalformedMessage
 from gateway.refusals import malformed, refuse
+from gateway.responder import Responder
 from upstreams.transports import Transport
 
 logger = logging.getLogger("gatehouse.gateway")

@@ -19,8 +19,8 @@ from gateway.errors import (
     render,
     stream_end_errors,
 )
-from gateway.exchange import Responder
 from gateway.protocol import MalformedMessage
+from gateway.responder import Responder
 
 
 def malformed(exc: MalformedMessage) -> Refusal:

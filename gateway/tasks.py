@@ -1,4 +1,4 @@
-"""Celery tasks for gateway sessions: thin callers of ``gateway.services``."""
+"""Celery tasks for gateway sessions: thin callers of ``gateway.services`` and ``gateway.outbox``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from gatehouse import heartbeats
-from gateway import services
+from gateway import outbox, services
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -37,6 +37,6 @@ def delete_upstream_session(*, session_id: str) -> int | None:
     (``gateway.models.SessionEndOutbox``), which every sweep works through.
     """
     try:
-        return services.retry_upstream_delete(session_id=session_id)
-    except services.UpstreamDeleteFailed:
+        return outbox.retry_upstream_delete(session_id=session_id)
+    except outbox.UpstreamDeleteFailed:
         return None  # the outbox row keeps its backoff; the sweep tries again

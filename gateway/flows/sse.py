@@ -23,13 +23,15 @@ from gateway import policy, sessions
 from gateway.closing import close_stream_session
 from gateway.context import Context
 from gateway.errors import Refusal, UpstreamUnavailable, jsonrpc_body
-from gateway.exchange import Responder, forward_headers, open_upstream, upstream_url
+from gateway.exchange import forward_headers, open_upstream, upstream_url
 from gateway.flows import SERVER, end_if_upstream_forgot, start_session
 from gateway.pipeline import Endpoint, Receive, admit_request, asgi_app
 from gateway.protocol import check_headers_agree, parse_body
 from gateway.refusals import audit_refusal
-from gateway.relay import check_upstream_status, end_by_watch, pump_sse, race, relay, tool_filter
+from gateway.relay import end_by_watch, pump_sse, race, relay, tool_filter
+from gateway.responder import Responder
 from gateway.sse import SseEvent, serialize
+from gateway.upstream_answers import check_upstream_status
 from gateway.watch import StreamWatch, supervisor
 from upstreams import transports
 

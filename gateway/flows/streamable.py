@@ -18,7 +18,7 @@ from gatehouse.asgi_routing import asgi_route
 from gateway import policy
 from gateway.context import Context
 from gateway.errors import BadRequest, Refusal
-from gateway.exchange import Responder, forward_headers, open_upstream, upstream_url
+from gateway.exchange import forward_headers, open_upstream, upstream_url
 from gateway.flows import SERVER, close_session, end_if_upstream_forgot, start_session
 from gateway.pipeline import Endpoint, Receive, admit_request, asgi_app
 from gateway.protocol import (
@@ -30,7 +30,9 @@ from gateway.protocol import (
     check_headers_agree,
     parse_body,
 )
-from gateway.relay import check_upstream_status, end_by_watch, race, relay
+from gateway.relay import end_by_watch, race, relay
+from gateway.responder import Responder
+from gateway.upstream_answers import check_upstream_status
 from gateway.watch import supervisor
 from upstreams import transports
 
