@@ -21,6 +21,7 @@ from audit.services import record
 from upstreams.exceptions import ToolPinningError
 from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
 from upstreams.pinning import definition_hash, definition_of, readable_diff
+from upstreams.services import set_server_flag
 from upstreams.tools import list_upstream_tools
 
 GATEWAY_ACTOR = "gateway"
@@ -123,17 +124,10 @@ def set_pin_tools(
     *, server: UpstreamServer, enabled: bool, actor: str, client_ip: str | None = None
 ) -> UpstreamServer:
     """Turn tool pinning on or off. Turning it on offers the current definitions (best effort)."""
-    with transaction.atomic():
-        server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
-        if server.pin_tools == enabled:
-            return server
-        server.pin_tools = enabled
-        server.save(update_fields=["pin_tools", "updated_at"])
-        record(
-            event=events.SERVER_UPDATED, actor=actor, server=server.name, client_ip=client_ip,
-            detail={"changed": ["pin_tools"], "pin_tools": enabled},
-        )
-    if enabled:
+    server, changed = set_server_flag(
+        server=server, field="pin_tools", value=enabled, actor=actor, client_ip=client_ip
+    )
+    if enabled and changed:
         offer_current_tools(server=server)
     return server
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -179,21 +180,32 @@ def update_server(
     return server
 
 
-def set_server_enabled(
-    *, server: UpstreamServer, enabled: bool, actor: str, client_ip: str | None = None
-) -> UpstreamServer:
-    """Disable (the gateway refuses new traffic; tokens keep their scope) or re-enable an upstream."""
+def set_server_flag(
+    *, server: UpstreamServer, field: Literal["enabled", "pin_tools"], value: bool, actor: str,
+    client_ip: str | None = None,
+) -> tuple[UpstreamServer, bool]:
+    """Set one on/off setting of a server and audit the change; returns the row and whether it changed."""
     with transaction.atomic():
         server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
-        if server.enabled == enabled:
-            return server
-        server.enabled = enabled
-        server.save(update_fields=["enabled", "updated_at"])
+        if getattr(server, field) == value:
+            return server, False
+        setattr(server, field, value)
+        server.save(update_fields=[field, "updated_at"])
         record(
             event=events.SERVER_UPDATED,
             actor=actor,
             server=server.name,
             client_ip=client_ip,
-            detail={"changed": ["enabled"], "enabled": enabled},
+            detail={"changed": [field], field: value},
         )
+    return server, True
+
+
+def set_server_enabled(
+    *, server: UpstreamServer, enabled: bool, actor: str, client_ip: str | None = None
+) -> UpstreamServer:
+    """Disable (the gateway refuses new traffic; tokens keep their scope) or re-enable an upstream."""
+    server, _ = set_server_flag(
+        server=server, field="enabled", value=enabled, actor=actor, client_ip=client_ip
+    )
     return server
