@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TRICKLE_SECONDS = 0.5
 PROGRESS = (
@@ -127,14 +128,17 @@ def sse_data(text: str) -> list[dict]:
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
 
-@contextlib.contextmanager
-def scripted_upstream(status: int, headers: dict[str, str], body: bytes) -> Iterator[str]:
-    """An upstream answering every request with ``status``, ``headers`` and ``body``; yields its URL."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def start_scripted_upstream(
+    status: int, headers: dict[str, str], body: bytes, *, received: list[dict[str, str]] | None = None
+) -> ThreadingHTTPServer:
+    """Serve ``status``, ``headers`` and ``body`` to every request (headers of each noted in
+    ``received``) on a free loopback port until ``shutdown()``; its endpoint is ``/mcp``."""
 
     class Scripted(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if received is not None:
+                received.append({k.lower(): v for k, v in self.headers.items()})
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -149,6 +153,13 @@ def scripted_upstream(status: int, headers: dict[str, str], body: bytes) -> Iter
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@contextlib.contextmanager
+def scripted_upstream(status: int, headers: dict[str, str], body: bytes) -> Iterator[str]:
+    """An upstream answering every request with ``status``, ``headers`` and ``body``; yields its URL."""
+    server = start_scripted_upstream(status, headers, body)
     try:
         yield f"http://127.0.0.1:{server.server_port}/mcp"
     finally:

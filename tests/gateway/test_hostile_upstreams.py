@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from tests.faults.hostile import start_scripted_upstream
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import assert_json_error, post
 
@@ -26,24 +27,7 @@ def scripted_upstream():
     received: list[dict[str, str]] = []
 
     def start(status: int, headers: dict[str, str], body: bytes = b"") -> str:
-        class Scripted(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                received.append({k.lower(): v for k, v in self.headers.items()})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_DELETE = _answer
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = start_scripted_upstream(status, headers, body, received=received)
         servers.append(server)
         return f"http://127.0.0.1:{server.server_port}/mcp"
 
