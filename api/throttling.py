@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from gatehouse import metrics
 from tokens.models import ApiKey
 
 
@@ -31,3 +32,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return None
         # The random key_id, not the primary key: databases sharing one Redis cannot collide.
         return self.cache_format % {"scope": self.scope, "ident": request.auth.key_id}
+
+    def throttle_failure(self) -> bool:
+        metrics.get().rate_limited.labels(limit="api_key").inc()
+        return super().throttle_failure()

@@ -136,3 +136,24 @@ class AuditEvent(models.Model):
     def token_display(self) -> str:
         """The token's display prefix (``gth_`` + first 8 of the jti), never the token."""
         return f"gth_{self.token_jti[:8]}…" if self.token_jti else ""
+
+
+class WebhookCursor(models.Model):
+    """Where the audit webhook stands: one row (``pk=1``), the checkpoint of ``audit.webhook``.
+
+    ``delivered_id`` is the last event the receiver accepted (2xx); delivery resumes after it.
+    ``lease_owner``/``lease_until`` let one delivery run at a time hold the cursor without a
+    long transaction (SQLite would otherwise block every audit write while events are posted).
+    """
+
+    delivered_id = models.BigIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"audit webhook delivered up to #{self.delivered_id}"

@@ -407,7 +407,8 @@ def _bucket_of_id(first_ids: list[int], low: int, high: int) -> Case | Value:
 
 
 def token_usage(*, jti: str, days: int = 30, now: datetime | None = None) -> TokenUsage:
-    """Requests and denials per day (per hour for one day), top tools and last use of a token.
+    """Requests and denials per day (per hour for one day), top tools and last use of a token
+    (of every token with ``jti=""``: the dashboard's activity).
 
     Buckets are id ranges (event times follow ids), found with one index probe per bucket, so
     the counting needs no per-row date arithmetic and reads only the token index.
@@ -419,7 +420,9 @@ def token_usage(*, jti: str, days: int = 30, now: datetime | None = None) -> Tok
     counts: dict[int, list[int]] = {}
     gateway = AuditEvent.objects.none()
     if bounds[0] is not None:
-        gateway = AuditEvent.objects.filter(token_jti=jti, event__in=GATEWAY_EVENTS, id__gte=bounds[0])
+        gateway = AuditEvent.objects.filter(event__in=GATEWAY_EVENTS, id__gte=bounds[0])
+        if jti:
+            gateway = gateway.filter(token_jti=jti)
         known = [bound for bound in bounds if bound is not None]  # buckets after the last event are empty
         bucket = _bucket_of_id(known, 0, len(known) - 1)
         rows = gateway.annotate(bucket=bucket).values("bucket", "outcome").annotate(n=Count("id")).order_by()
@@ -438,10 +441,8 @@ def token_usage(*, jti: str, days: int = 30, now: datetime | None = None) -> Tok
         .annotate(calls=Count("id"), denied=Count("id", filter=Q(outcome=AuditEvent.Outcome.DENIED)))
         .order_by("-calls", "tool")[:10]
     )
-    last_event = (
-        AuditEvent.objects.filter(token_jti=jti, event__in=GATEWAY_EVENTS, outcome=AuditEvent.Outcome.SUCCESS)
-        .order_by("-id").first()
-    )
+    used = AuditEvent.objects.filter(event__in=GATEWAY_EVENTS, outcome=AuditEvent.Outcome.SUCCESS)
+    last_event = (used.filter(token_jti=jti) if jti else used).order_by("-id").first()
     return TokenUsage(
         jti=jti, days=days, hourly=hourly, buckets=buckets,
         top_tools=[ToolUse(**row) for row in tools],
@@ -451,3 +452,23 @@ def token_usage(*, jti: str, days: int = 30, now: datetime | None = None) -> Tok
         total_denials=sum(b.denials for b in buckets),
     )
 
+
+
+# --- the dashboard ----------------------------------------------------------------------------
+
+# What people do in the console, API or CLI (not what clients do through the gateway).
+ADMIN_EVENTS = (
+    events.TOKEN_ISSUED, events.TOKEN_ROTATED, events.TOKEN_REVOKED, events.APIKEY_CREATED,
+    events.APIKEY_REVOKED, events.SERVER_CREATED, events.SERVER_UPDATED, events.TOOL_APPROVED,
+    events.TOOL_REJECTED, events.SIGNING_KEY_ROTATED, events.AUDIT_EXPORTED,
+)
+
+
+def recent_admin_actions(*, limit: int = 8) -> list[AuditEvent]:
+    """The last changes made by people (token, key, server, tool and signing-key events)."""
+    return list(AuditEvent.objects.filter(event__in=ADMIN_EVENTS).order_by("-id")[:limit])
+
+
+def count_events(*, filters: AuditFilter) -> int:
+    """How many events the audit list shows for ``filters`` (the dashboard links to that list)."""
+    return filtered_events(filters=filters).count()

@@ -41,6 +41,7 @@ from audit.chain import GENESIS_HASH, compute_hash
 from audit.exceptions import InvalidAuditEvent
 from audit.models import AuditEvent, chain_append, retention_delete
 from audit.normalize import OUTCOMES, event_fields
+from gatehouse import metrics
 
 logger = logging.getLogger("gatehouse.audit")
 
@@ -201,6 +202,7 @@ def _write_batch(queued: list[dict[str, Any]], dropped: int) -> None:
         )]
     try:
         _append(batch)
+        _observe_written(queued)
     except (IntegrityError, DataError):
         # One event the database refuses must not take its batch down with it.
         for fields in batch:
@@ -208,6 +210,17 @@ def _write_batch(queued: list[dict[str, Any]], dropped: int) -> None:
                 _append([fields])
             except (IntegrityError, DataError):
                 logger.exception("audit event refused by the database", extra={"event_name": fields["event"]})
+
+
+def _observe_written(queued: list[dict[str, Any]]) -> None:
+    """The batch lag (submission to write) of each event, and what still waits behind this batch."""
+    series = metrics.get()
+    now = timezone.now()
+    for raw in queued:
+        submitted = raw.get("created_at")
+        if isinstance(submitted, datetime):
+            series.audit_lag_seconds.observe(max(0.0, (now - submitted).total_seconds()))
+    series.audit_pending.set(max(0, _writer.pending() - len(queued)))
 
 
 def _close_connection() -> None:

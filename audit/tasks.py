@@ -1,4 +1,5 @@
-"""Celery task for audit retention: a thin caller of ``audit.services.prune_audit``."""
+"""Celery tasks of the audit app: retention (``audit.services.prune_audit``) and the SIEM webhook
+(``audit.webhook``); thin callers both."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from celery import shared_task
 
-from audit import services
+from audit import services, webhook
 
 logger = logging.getLogger("gatehouse.audit")
 
@@ -18,3 +19,9 @@ def prune_audit() -> int:
     if deleted:
         logger.info("audit events pruned", extra={"count": deleted})
     return deleted
+
+
+@shared_task(ignore_result=True)
+def deliver_audit_webhook() -> int:
+    """Beat, every ``GATEHOUSE_AUDIT_WEBHOOK_SECONDS`` when the webhook is configured."""
+    return webhook.deliver_audit_webhook().delivered

@@ -18,6 +18,7 @@ from audit.forms import AuditFilterForm
 from audit.models import AuditEvent
 from audit.services import record
 from audit.subjects import token_by_jti
+from audit.webhook import webhook_status
 from gatehouse.permissions import console_reader_required
 from gatehouse.secrets_mask import TOKEN_PREFIX, mask_secrets
 
@@ -59,6 +60,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "newer_url": _list_url({**params, "after": str(page.newer)}) if page.newer else "",
         "export_query": urlencode(params),
         "search_indexed": bool(filters.q) and selectors.search_uses_index(filters.q),
+        "webhook": webhook_status(),
     })
 
 

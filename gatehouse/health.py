@@ -1,9 +1,12 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators, and the metrics scrape."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from gatehouse.readiness import check_background, check_readiness
@@ -35,3 +38,43 @@ def ready(request: HttpRequest) -> JsonResponse:
     # A failure is logged when it begins (gatehouse.readiness), not by Django on every probe.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text for every process on this host (``gatehouse.metrics``), to allowed scrapers.
+
+    With ``GATEHOUSE_METRICS_TOKEN`` set: ``Authorization: Bearer <token>`` (compared in constant
+    time), from anywhere. Without it: loopback clients only, and not through a proxy (a request
+    carrying ``X-Forwarded-For`` or ``Forwarded`` came from someone else, whatever the socket says).
+    """
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            response = JsonResponse(
+                {"error": "invalid_token", "detail": "Send Authorization: Bearer $GATEHOUSE_METRICS_TOKEN."},
+                status=401,
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif not _loopback_client(request):
+        return JsonResponse(
+            {"error": "forbidden", "detail": "Metrics are served to loopback clients only; set "
+                                             "GATEHOUSE_METRICS_TOKEN to scrape from elsewhere."},
+            status=403,
+        )
+    from gatehouse.metrics import exposition
+
+    body, content_type = exposition()
+    return HttpResponse(body, content_type=content_type)
+
+
+def _loopback_client(request: HttpRequest) -> bool:
+    if "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR") or "").is_loopback
+    except ValueError:
+        return False

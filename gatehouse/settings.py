@@ -18,6 +18,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import environ
@@ -198,6 +199,31 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
+
+# --- Operations -----------------------------------------------------------------------------
+# Prometheus multiprocess files of every process on this host (gatehouse/metrics.py). Not read from
+# PROMETHEUS_MULTIPROC_DIR: gatehouse.metrics sets that one from this, so a child process started
+# by another Gatehouse process (tests, scripts) never inherits its parent's directory by accident.
+METRICS_DIR = Path(env.str("GATEHOUSE_METRICS_DIR", default=str(DATA_DIR / "metrics"))).resolve()
+# `/metrics` wants `Authorization: Bearer <this>` when set; without it, loopback clients only.
+METRICS_TOKEN = env.str("GATEHOUSE_METRICS_TOKEN", default="")
+# Audit events shipped to a SIEM (audit/webhook.py): each event POSTed in order, HMAC-SHA256 signed.
+AUDIT_WEBHOOK_URL = env.str("GATEHOUSE_AUDIT_WEBHOOK_URL", default="")
+AUDIT_WEBHOOK_SECRET = env.str("GATEHOUSE_AUDIT_WEBHOOK_SECRET", default="")
+if AUDIT_WEBHOOK_URL and urlsplit(AUDIT_WEBHOOK_URL).scheme not in ("http", "https"):
+    raise ImproperlyConfigured("GATEHOUSE_AUDIT_WEBHOOK_URL must be an http:// or https:// URL.")
+if AUDIT_WEBHOOK_URL and not AUDIT_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "GATEHOUSE_AUDIT_WEBHOOK_SECRET is required with GATEHOUSE_AUDIT_WEBHOOK_URL: receivers "
+        "verify each event's signature with it."
+    )
+# A delivery run every this many seconds; after a failure, waits double up to the maximum.
+AUDIT_WEBHOOK_SECONDS = env.positive_float("GATEHOUSE_AUDIT_WEBHOOK_SECONDS", default=5.0)
+AUDIT_WEBHOOK_MAX_BACKOFF_SECONDS = env.positive_float(
+    "GATEHOUSE_AUDIT_WEBHOOK_MAX_BACKOFF_SECONDS", default=300.0
+)
+AUDIT_WEBHOOK_TIMEOUT_SECONDS = env.positive_float("GATEHOUSE_AUDIT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ACKS_LATE = True
@@ -229,6 +255,8 @@ CELERY_BEAT_SCHEDULE = {
         ("expire-tokens", "tokens.tasks.expire_tokens", SWEEP_SECONDS),
         ("warn-expiring-tokens", "tokens.tasks.warn_expiring_tokens", SWEEP_SECONDS),
         ("prune-audit", "audit.tasks.prune_audit", AUDIT_PRUNE_SECONDS),
+        *([("audit-webhook", "audit.tasks.deliver_audit_webhook", AUDIT_WEBHOOK_SECONDS)]
+          if AUDIT_WEBHOOK_URL else []),
     )
 }
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
+    path("metrics", health.metrics, name="metrics"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("console/", include("gatehouse.console_urls")),

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync
@@ -32,7 +32,7 @@ from gateway import ratelimit, sessions
 from gateway.credentials import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.errors import BadRequest, InsufficientScope, Refusal, Unauthorized, UnknownServer
 from tokens.assertions import identity_header
-from tokens.exceptions import AuthenticationFailed, IdentityAssertionPresented
+from tokens.exceptions import AuthenticationFailed, IdentityAssertionPresented, TokenRevoked
 from tokens.services import AuthenticatedToken, authenticate_token, mark_token_used
 from upstreams.target import UpstreamTarget, enabled_target
 from upstreams.transports import Transport
@@ -191,13 +191,29 @@ def admit(
     return Admission(token=token, server=server, binding=binding, identity=identity)
 
 
-def recheck(*, raw_tokens: list[str], session_ids: list[str]) -> tuple[set[str], set[str]]:
+@dataclass(frozen=True)
+class Recheck:
+    """What a stream re-check found: the raw tokens still good, the sessions still active, and
+    for revoked tokens when they were revoked (epoch seconds: the revoke-to-close metric)."""
+
+    good_tokens: set[str]
+    active_sessions: set[str]
+    revoked_at: dict[str, float] = field(default_factory=dict)
+
+
+def recheck(*, raw_tokens: list[str], session_ids: list[str]) -> Recheck:
     """For open streams: which raw tokens still authenticate, which sessions are still active."""
     good: set[str] = set()
+    revoked_at: dict[str, float] = {}
     for raw in raw_tokens:
         try:
             authenticate_token(raw_token=raw)
+        except TokenRevoked as exc:
+            if exc.since is not None:
+                revoked_at[raw] = exc.since.timestamp()
+            continue
         except AuthenticationFailed:
             continue
         good.add(raw)
-    return good, sessions.active_session_ids(session_ids)
+    return Recheck(good_tokens=good, active_sessions=sessions.active_session_ids(session_ids),
+                   revoked_at=revoked_at)

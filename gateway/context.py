@@ -15,6 +15,7 @@ from typing import Any
 from audit import events
 from audit.services import record_later
 from gatehouse.secrets_mask import token_display_prefix
+from gateway import metrics
 from gateway.admission import Admission
 from gateway.credentials import Credential
 from gateway.errors import Refusal
@@ -50,6 +51,8 @@ class Context:
     bytes_in: int = 0
     session_id: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
+    # The refusal this request was answered with, if any (its audit row, metrics and span say why).
+    refused: Refusal | None = None
     # Ids of this request's JSON-RPC requests whose responses have been relayed (``_id_key`` form).
     answered: set[str] = field(default_factory=set)
 
@@ -116,6 +119,9 @@ class Context:
     def record_exchange(self, responder: Responder) -> None:
         """Audit a forwarded exchange (``mcp.request``, or ``mcp.tool_call`` for a tool call)."""
         status = responder.status or 0
+        if self.admission is not None:
+            metrics.forwarded(server=self.admission.server.name, tool=self.tool[:200], status=status,
+                              arrived=self.incoming.started)
         identity = (
             forwarded_identity(token=self.admission.token, server=self.admission.server)
             if self.admission is not None else None

@@ -19,6 +19,7 @@ import httpx
 from django.conf import settings
 
 from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
+from gateway import metrics, tracing
 from gateway.credentials import credential_header_names, strip_query_credentials
 from gateway.errors import (
     BadRequest,
@@ -28,6 +29,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.tracing import TRACE_HEADERS
 from upstreams.http import upstream_client
 
 Scope = dict[str, Any]
@@ -174,6 +176,9 @@ def forward_headers(
     }
     configured = {name.lower() for name in server_headers} | ({identity[0].lower()} if identity else set())
     credentials = credential_header_names()
+    propagated = tracing.upstream_headers()
+    if propagated:  # the gateway span's context replaces the client's (gateway/tracing.py)
+        configured |= TRACE_HEADERS
     headers = [
         (k, v) for k, v in incoming.headers
         if k not in _NOT_FORWARDED and k not in credentials and k not in connection_listed
@@ -191,6 +196,7 @@ def forward_headers(
         headers.append(identity)
     if upstream_session_id:
         headers.append(("mcp-session-id", upstream_session_id))
+    headers.extend(propagated)
     return headers
 
 
@@ -228,6 +234,7 @@ async def open_upstream(
     """
     client = upstream_client()
     request = client.build_request(method, url, headers=headers, content=body or None)
+    dialled = time.monotonic()
     try:
         return await asyncio.wait_for(
             client.send(request, stream=True),
@@ -237,6 +244,8 @@ async def open_upstream(
         if _is_timeout(exc):
             raise UpstreamTimeout("The upstream server did not answer in time.") from exc
         raise UpstreamUnavailable("The upstream server could not be reached.") from exc
+    finally:
+        metrics.upstream_waited(time.monotonic() - dialled)
 
 
 def _is_timeout(exc: BaseException) -> bool:

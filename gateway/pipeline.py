@@ -18,6 +18,7 @@ from typing import Any, Literal
 from django.conf import settings
 
 from gatehouse.database import UNAVAILABLE_ERRORS
+from gateway import metrics
 from gateway.admission import admit, run_db
 from gateway.context import Context
 from gateway.credentials import extract_credential, query_param
@@ -40,6 +41,7 @@ from gateway.exchange import (
 from gateway.protocol import SESSION_HEADER, MalformedMessage
 from gateway.refusals import malformed, refuse
 from gateway.responder import Responder
+from gateway.tracing import request_span
 from upstreams.transports import Transport
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -106,32 +108,43 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
 
 
 def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:
-    """Wrap a request flow as an ASGI app; every refusal becomes its audited answer in ``refuse``."""
+    """Wrap a request flow as an ASGI app: timed (``gateway.metrics``), in its span
+    (``gateway.tracing``), every refusal turned into its audited answer (``_answer``)."""
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         ctx = Context(incoming=Incoming.from_scope(scope))
         responder = Responder(send)
+        clock = metrics.start_request()
         try:
-            await flow(ctx, receive, responder)
-        except Refusal as refusal:
-            await refuse(ctx, responder, refusal)
-        except MalformedMessage as exc:
-            await refuse(ctx, responder, malformed(exc))
-        except ClientGone:
-            return
-        except UPSTREAM_READ_ERRORS:
-            # Headers may be out already: the client's stream ends (its pending requests told
-            # why), the failure is audited.
-            await refuse(ctx, responder, UpstreamUnavailable("The upstream server broke off its response."))
-        except UNAVAILABLE_ERRORS:
-            # Any database hop of any flow (admission after its one reconnect, sessions): 503
-            # with Retry-After, not a 500. The audit row waits in the writer's queue until the
-            # database is back (audit.batching retries).
-            logger.warning("gateway database unavailable", extra={"path": ctx.incoming.path})
-            await refuse(ctx, responder, DatabaseUnavailable())
-        except Exception:
-            logger.exception("gateway request failed", extra={"path": ctx.incoming.path})
-            await refuse(ctx, responder, InternalError("The gateway failed on this request; it is logged."))
+            with request_span(ctx, responder):
+                await _answer(flow, ctx, receive, responder)
+        finally:
+            metrics.end_request(clock)
 
     app.__doc__ = doc
     return app
+
+
+async def _answer(flow: Flow, ctx: Context, receive: Receive, responder: Responder) -> None:
+    """Run ``flow``; whatever it raises becomes its audited answer (``refuse``)."""
+    try:
+        await flow(ctx, receive, responder)
+    except Refusal as refusal:
+        await refuse(ctx, responder, refusal)
+    except MalformedMessage as exc:
+        await refuse(ctx, responder, malformed(exc))
+    except ClientGone:
+        return
+    except UPSTREAM_READ_ERRORS:
+        # Headers may be out already: the client's stream ends (its pending requests told why),
+        # the failure is audited.
+        await refuse(ctx, responder, UpstreamUnavailable("The upstream server broke off its response."))
+    except UNAVAILABLE_ERRORS:
+        # Any database hop of any flow (admission after its one reconnect, sessions): 503 with
+        # Retry-After, not a 500. The audit row waits in the writer's queue until the database
+        # is back (audit.batching retries).
+        logger.warning("gateway database unavailable", extra={"path": ctx.incoming.path})
+        await refuse(ctx, responder, DatabaseUnavailable())
+    except Exception:
+        logger.exception("gateway request failed", extra={"path": ctx.incoming.path})
+        await refuse(ctx, responder, InternalError("The gateway failed on this request; it is logged."))

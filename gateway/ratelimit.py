@@ -12,6 +12,7 @@ import time
 
 from django.core.cache import cache
 
+from gatehouse import metrics
 from gateway.errors import RateLimited
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -50,6 +51,7 @@ def hit(*, bucket: str, key: str, rate: str) -> None:
             cache.set(cache_key, 1, timeout=period + 1)
             count = 1
     if count > limit:
+        metrics.get().rate_limited.labels(limit=bucket).inc()
         retry_after = math.ceil((window + 1) * period - now)
         raise RateLimited(
             f"Too many requests for this {bucket}; retry in {retry_after} s.",

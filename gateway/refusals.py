@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.services import record_later
+from gateway import metrics
 from gateway.context import Context
 from gateway.errors import (
     STREAM_ENDED_RPC_CODE,
@@ -32,6 +33,9 @@ def malformed(exc: MalformedMessage) -> Refusal:
 
 
 def audit_refusal(ctx: Context, refusal: Refusal) -> None:
+    ctx.refused = refusal
+    metrics.refused(reason=refusal.reason, server=ctx.admission.server.name if ctx.admission else "",
+                    tool=ctx.tool[:200], status=refusal.status)
     if not refusal.audit:
         return
     detail: dict[str, Any] = {

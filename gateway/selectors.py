@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from gateway.models import SessionBinding
@@ -43,3 +43,12 @@ def recent_sessions(
 
 def session_by_id(*, session_id: str) -> SessionBinding | None:
     return _sessions().filter(pk=session_id[:64]).first()
+
+
+def live_session_counts() -> dict[str, int]:
+    """Active sessions per server name (one grouped query; the ``/metrics`` scrape reads it)."""
+    rows = (
+        SessionBinding.objects.filter(status=SessionBinding.Status.ACTIVE)
+        .values_list("server__name").annotate(n=Count("id")).order_by()
+    )
+    return {name: n for name, n in rows}

@@ -17,7 +17,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from gateway.admission import recheck, run_db
+from gatehouse import metrics
+from gateway.admission import Recheck, recheck, run_db
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -64,7 +65,7 @@ class StreamSupervisor:
         self._watches.discard(entry)
 
     async def _run(self) -> None:
-        check: asyncio.Future[tuple[set[str], set[str]]] | None = None
+        check: asyncio.Future[Recheck] | None = None
         asked: list[tuple[StreamWatch, str | None]] = []
         asked_at = 0.0
         while self._watches:
@@ -88,7 +89,7 @@ class StreamSupervisor:
                 continue
             finished, check = check, None
             try:
-                good_tokens, active_sessions = finished.result()
+                found = finished.result()
             except Exception:  # a DB outage must not kill the supervisor; retry next tick
                 if not self._failing:
                     logger.exception("stream re-check failed")
@@ -100,9 +101,12 @@ class StreamSupervisor:
                 self._failing = False
             for entry, session_id in asked:
                 entry.verified_at = max(entry.verified_at, asked_at)
-                if entry.raw_token not in good_tokens:
+                if entry.raw_token not in found.good_tokens:
+                    if not entry.ended.is_set() and entry.raw_token in found.revoked_at:
+                        metrics.get().revoke_to_close_seconds.observe(
+                            max(0.0, time.time() - found.revoked_at[entry.raw_token]))
                     entry.end(TOKEN_INVALID)
-                elif session_id and session_id not in active_sessions:
+                elif session_id and session_id not in found.active_sessions:
                     entry.end(SESSION_ENDED)
         if check is not None:
             check.cancel()

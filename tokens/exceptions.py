@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from gatehouse.exceptions import GatehouseError
 
 
@@ -32,7 +34,11 @@ class TokenExpired(AuthenticationFailed):
 
 
 class TokenRevoked(AuthenticationFailed):
-    """The token has been revoked or rotated out."""
+    """The token has been revoked or rotated out; ``since`` says when, where the row knows."""
+
+    def __init__(self, message: str = "", *, since: datetime | None = None) -> None:
+        super().__init__(message)
+        self.since = since
 
 
 class TokenUnknown(AuthenticationFailed):

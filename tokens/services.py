@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
+from gatehouse import metrics
 from gatehouse.secrets_mask import TOKEN_PREFIX, display_prefix_for_jti
 from tokens import crypto
 from tokens.exceptions import (
@@ -333,6 +334,7 @@ def revoke_token(
         token.revoked_by = actor[:150]
         token.revoke_reason = reason[:200]
         token.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason"])
+        transaction.on_commit(metrics.get().revocations.inc)
         record(
             event=events.TOKEN_REVOKED,
             actor=actor,
@@ -444,7 +446,8 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
         Token.objects.select_related("owner")
         .filter(jti=jti)
         .only(
-            "id", "jti", "name", "scope", "status", "expires_at", "grace_until", "display_prefix",
+            "id", "jti", "name", "scope", "status", "expires_at", "grace_until", "revoked_at",
+            "display_prefix",
             "owner__id", "owner__username", "owner__is_active",
         )
         .first()
@@ -453,9 +456,9 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
         raise TokenUnknown()
     liveness = row.liveness(timezone.now())
     if liveness == Token.Liveness.REVOKED:
-        raise TokenRevoked("The token has been revoked.")
+        raise TokenRevoked("The token has been revoked.", since=row.revoked_at)
     if liveness == Token.Liveness.ROTATED_OUT:
-        raise TokenRevoked("The token was rotated and its grace period is over.")
+        raise TokenRevoked("The token was rotated and its grace period is over.", since=row.grace_until)
     if liveness == Token.Liveness.EXPIRED:
         raise TokenExpired()
     if not row.owner.is_active or row.owner.get_username() != claims.get("sub"):

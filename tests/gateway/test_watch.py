@@ -14,7 +14,7 @@ from channels.testing import HttpCommunicator
 from django.db import OperationalError
 
 from gateway import watch as watch_module
-from gateway.admission import close_pool_connections
+from gateway.admission import Recheck, close_pool_connections
 from gateway.flows.streamable import streamable_http
 from gateway.models import SessionBinding
 from gateway.services import end_session
@@ -163,6 +163,6 @@ def test_a_recheck_that_hangs_ends_the_stream_too(monkeypatch):
 
 
 def test_one_failed_recheck_between_good_ones_ends_nothing(monkeypatch):
-    good = ({"gth_x"}, set())
+    good = Recheck(good_tokens={"gth_x"}, active_sessions=set())
     ended, _, _ = _watch_with_recheck(monkeypatch, [good, OperationalError("blip"), good])
     assert not ended

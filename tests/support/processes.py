@@ -119,10 +119,10 @@ def running(
                 process.wait()
 
 
-def serve_args(port: int) -> list[str]:
+def serve_args(port: int, *, bind: str = "127.0.0.1") -> list[str]:
     """The web process started the README's way (``manage.py serve``, as the Procfile and the
     container do): daphne without its raw access log, the data dir prepared first."""
-    return [sys.executable, "manage.py", "serve", "--bind", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "manage.py", "serve", "--bind", bind, "--port", str(port)]
 
 
 # The old name, for test code written before the live servers started through ``manage.py serve``.
