@@ -207,6 +207,12 @@ CELERY_RESULT_BACKEND = None
 METRICS_DIR = Path(env.str("GATEHOUSE_METRICS_DIR", default=str(DATA_DIR / "metrics"))).resolve()
 # `/metrics` wants `Authorization: Bearer <this>` when set; without it, loopback clients only.
 METRICS_TOKEN = env.str("GATEHOUSE_METRICS_TOKEN", default="")
+# OpenTelemetry traces (gatehouse/tracing.py) are on when an OTLP endpoint is given; the SDK reads
+# the rest of the standard OTEL_* variables itself.
+TRACING_ENABLED = bool(
+    env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="").strip()
+    or env.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", default="").strip()
+)
 # Audit events shipped to a SIEM (audit/webhook.py): each event POSTed in order, HMAC-SHA256 signed.
 AUDIT_WEBHOOK_URL = env.str("GATEHOUSE_AUDIT_WEBHOOK_URL", default="")
 AUDIT_WEBHOOK_SECRET = env.str("GATEHOUSE_AUDIT_WEBHOOK_SECRET", default="")

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 
-_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-ENABLED = any(os.environ.get(name, "").strip() for name in _ENDPOINT_VARIABLES)
+from django.conf import settings
+
+ENABLED: bool = settings.TRACING_ENABLED
 _configured = False
 
 

@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tokens/new/", views.token_issue, name="console-token-issue"),
     path("tokens/<int:token_id>/", views.token_detail, name="console-token-detail"),
     path("tokens/<int:token_id>/rotate/", views.token_rotate, name="console-token-rotate"),
+    path("tokens/<int:token_id>/test/", views.token_test, name="console-token-test"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="console-token-revoke"),
     path("api-keys/", api_key_views.api_key_list, name="console-api-keys"),
     path("api-keys/new/", api_key_views.api_key_create, name="console-api-key-create"),

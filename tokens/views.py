@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
@@ -24,6 +25,7 @@ from tokens import selectors, services
 from tokens.exceptions import InvalidTokenRequest, InvalidTransition, TokenNotFound
 from tokens.forms import IssueTokenForm, RevokeTokenForm, RotateTokenForm, TokenFilterForm, ttl_suggestions
 from tokens.models import Token
+from tokens.probe import ProbeRefused, ServerProbe, probe_token
 from tokens.scope import TokenScope
 from tokens.snippets import connection_snippets, mcp_url
 from tokens.ttl import format_ttl
@@ -188,15 +190,23 @@ def token_issue(request: HttpRequest) -> HttpResponse:
 
 @console_reader_required
 def token_detail(request: HttpRequest, token_id: int) -> HttpResponse:
+    return _detail_page(request, token_id)
+
+
+def _detail_page(
+    request: HttpRequest, token_id: int, *, probe: list[ServerProbe] | None = None, probe_error: str = ""
+) -> HttpResponse:
     try:
         detail = selectors.token_detail(token_id=token_id)
     except TokenNotFound as exc:
         raise Http404("No such token.") from exc
     token = detail.token
-    return render(
+    response = render(
         request,
         "console/tokens/detail.html",
         {
+            "probe": probe,
+            "probe_error": probe_error,
             "detail": detail,
             "token": token,
             "scope": sorted((token.scope or {}).items()),
@@ -211,6 +221,25 @@ def token_detail(request: HttpRequest, token_id: int) -> HttpResponse:
             and token.expires_at <= timezone.now() + EXPIRING_SOON,
         },
     )
+    if probe is not None or probe_error:
+        add_never_cache_headers(response)  # the answer to a pasted secret: never kept by a cache
+    return response
+
+
+@require_POST
+@sensitive_post_parameters("secret")
+@console_admin_required
+def token_test(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Test this token: the pasted secret, through the gateway (``tokens.probe``)."""
+    token = _token_or_404(token_id)
+    try:
+        results = probe_token(
+            token=token, secret=request.POST.get("secret", ""), gateway_url=request.build_absolute_uri("/"),
+            actor=_actor(request), client_ip=_client_ip(request),
+        )
+    except ProbeRefused as exc:
+        return _detail_page(request, token.pk, probe_error=str(exc))
+    return _detail_page(request, token.pk, probe=results)
 
 
 @require_POST
