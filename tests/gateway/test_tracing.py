@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -23,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from tests.gateway.drivers import MCP_HEADERS, initialize
 from tests.support.processes import free_port, running, serve_args, subprocess_env
+from tokens.services import IssuedToken
 
 pytestmark = pytest.mark.integration
 
@@ -108,14 +110,28 @@ def call_tool(url: str, token: str, session_id: str, tool: str) -> httpx.Respons
     return httpx.post(url, json=body, headers=headers, timeout=15)
 
 
+@dataclass(frozen=True)
+class Traced:
+    name: str
+    issued: IssuedToken
+    mcp: str
+    session_id: str
+
+
+def traced_session(gw, gateway_url: str, register_upstream, tools: list[str]) -> Traced:
+    """A server of this test's own behind ``gateway_url``, a token for ``tools``, and a session."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    register_upstream(name=name, url=gw.upstream)
+    issued = gw.token({name: tools})
+    mcp = f"{gateway_url}/mcp/{name}/"
+    return Traced(name=name, issued=issued, mcp=mcp, session_id=initialize(mcp, issued.secret))
+
+
 def test_a_forwarded_call_is_one_span_and_the_upstream_is_its_child(gw, traced_gateway, collector,
                                                                     register_upstream):
     received, _ = collector
-    name = f"t{uuid.uuid4().hex[:8]}"
-    register_upstream(name=name, url=gw.upstream)
-    issued = gw.token({name: ["request_info"]})
-    mcp = f"{traced_gateway}/mcp/{name}/"
-    session_id = initialize(mcp, issued.secret)
+    traced = traced_session(gw, traced_gateway, register_upstream, ["request_info"])
+    name, issued, mcp, session_id = traced.name, traced.issued, traced.mcp, traced.session_id
 
     response = call_tool(mcp, issued.secret, session_id, "request_info")
     assert response.status_code == 200, response.text
@@ -145,11 +161,8 @@ def test_a_forwarded_call_is_one_span_and_the_upstream_is_its_child(gw, traced_g
 
 def test_refusals_are_spans_that_say_why(gw, traced_gateway, collector, register_upstream):
     received, _ = collector
-    name = f"t{uuid.uuid4().hex[:8]}"
-    register_upstream(name=name, url=gw.upstream)
-    issued = gw.token({name: ["echo"]})
-    mcp = f"{traced_gateway}/mcp/{name}/"
-    session_id = initialize(mcp, issued.secret)
+    traced = traced_session(gw, traced_gateway, register_upstream, ["echo"])
+    name, issued, mcp, session_id = traced.name, traced.issued, traced.mcp, traced.session_id
 
     call_tool(mcp, issued.secret, session_id, "secret_tool")
     denied = received.wait_for(lambda s: attributes(s).get("gatehouse.tool") == "secret_tool"
@@ -167,9 +180,6 @@ def test_refusals_are_spans_that_say_why(gw, traced_gateway, collector, register
 
 
 def test_without_an_endpoint_the_gateway_forwards_the_clients_trace_context_untouched(gw, register_upstream):
-    name = f"t{uuid.uuid4().hex[:8]}"
-    register_upstream(name=name, url=gw.upstream)
-    issued = gw.token({name: ["request_info"]})
-    session_id = initialize(gw.mcp(name), issued.secret)
-    response = call_tool(gw.mcp(name), issued.secret, session_id, "request_info")
+    plain = traced_session(gw, gw.url, register_upstream, ["request_info"])
+    response = call_tool(plain.mcp, plain.issued.secret, plain.session_id, "request_info")
     assert TRACEPARENT.search(response.text).group(1) == CLIENT_TRACEPARENT
