@@ -27,6 +27,7 @@ Nothing about a delivery is audited (it would feed itself); failures are logged,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -38,6 +39,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
+from django.db import IntegrityError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -68,7 +70,8 @@ def deliver_audit_webhook() -> DeliveryRun:
     """Send the events after the checkpoint, in order, until none is left, one fails, or time is up."""
     if not settings.AUDIT_WEBHOOK_URL:
         return DeliveryRun(0, "off")
-    WebhookCursor.objects.get_or_create(pk=1)
+    with contextlib.suppress(IntegrityError):  # two first runs at once: the other one made the row
+        WebhookCursor.objects.get_or_create(pk=1)
     now = timezone.now()
     owner = secrets.token_hex(8)
     claimed = WebhookCursor.objects.filter(pk=1).filter(
@@ -98,7 +101,7 @@ def _run(owner: str) -> DeliveryRun:
             for event in events:
                 error = _post(client, event)
                 if error:
-                    _failed(owner, error)
+                    _failed(owner, error, event=event)
                     return DeliveryRun(delivered, "failed")
                 if not _advance(owner, event):
                     return DeliveryRun(delivered, "busy")  # the lease ran out: another run took over
@@ -134,7 +137,7 @@ def _advance(owner: str, event: AuditEvent) -> bool:
     ))
 
 
-def _failed(owner: str, error: str) -> None:
+def _failed(owner: str, error: str, *, event: AuditEvent) -> None:
     cursor = WebhookCursor.objects.get(pk=1)
     failures = cursor.failures + 1
     now = timezone.now()
@@ -145,7 +148,7 @@ def _failed(owner: str, error: str) -> None:
         next_attempt_at=now + timedelta(seconds=wait),
     )
     logger.warning("audit webhook delivery failed", extra={
-        "error": error, "failures": failures, "event_id": cursor.delivered_id + 1, "retry_in_s": wait,
+        "error": error, "failures": failures, "event_id": event.pk, "retry_in_s": wait,
     })
 
 
