@@ -23,7 +23,10 @@ def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: database, cache, channel layer and broker all reachable, or 503 naming what failed.
 
     ``background`` says whether the periodic sweeps run (a Celery worker and beat); a stopped one
-    fails readiness only when ``GATEHOUSE_READY_REQUIRES_SWEEPS`` is set.
+    fails readiness only when ``GATEHOUSE_READY_REQUIRES_SWEEPS`` is set. ``stdio`` (when stdio
+    servers are registered) is each one's state as the stdio runner reports it ("not reported"
+    when no runner does): shown, never failing readiness, since one failing tool server does not
+    make this instance unfit to serve the others.
     """
     checks = check_readiness()
     failed = [name for name, result in checks.items() if result != "ok"]
@@ -32,12 +35,24 @@ def ready(request: HttpRequest) -> JsonResponse:
         failed += [name for name, result in background.items() if result != "ok"]
     body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks,
                                "background": background}
+    stdio = _stdio_states()
+    if stdio:
+        body["stdio"] = stdio
     if failed:
         body["failed"] = failed
     response = JsonResponse(body, status=503 if failed else 200)
     # A failure is logged when it begins (gatehouse.readiness), not by Django on every probe.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+def _stdio_states() -> dict[str, str]:
+    from upstreams.selectors import stdio_states
+
+    try:
+        return stdio_states()
+    except Exception:  # noqa: BLE001 - the database check above already says why
+        return {}
 
 
 @never_cache

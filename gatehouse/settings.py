@@ -14,6 +14,8 @@ gatehouse/data_dir.py), which ``make run`` and ``manage.py serve`` run before st
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import tempfile
 from datetime import timedelta
@@ -229,6 +231,18 @@ AUDIT_WEBHOOK_MAX_BACKOFF_SECONDS = env.positive_float(
     "GATEHOUSE_AUDIT_WEBHOOK_MAX_BACKOFF_SECONDS", default=300.0
 )
 AUDIT_WEBHOOK_TIMEOUT_SECONDS = env.positive_float("GATEHOUSE_AUDIT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
+# --- stdio servers (upstreams/stdio) ------------------------------------------------------------
+# Where the stdio runner (`manage.py stdio_runner`) listens and the gateway dials it; the runner
+# binds to this URL's host and port unless told otherwise.
+STDIO_RUNNER_URL = env.str("GATEHOUSE_STDIO_RUNNER_URL", default="http://127.0.0.1:8001").rstrip("/")
+if urlsplit(STDIO_RUNNER_URL).scheme not in ("http", "https") or not urlsplit(STDIO_RUNNER_URL).hostname:
+    raise ImproperlyConfigured("GATEHOUSE_STDIO_RUNNER_URL must be an http:// or https:// URL with a host.")
+# The runner answers only requests carrying this key. By default derived from the secret key
+# (shared by every instance already), so one box needs nothing set.
+STDIO_RUNNER_KEY = env.str("GATEHOUSE_STDIO_RUNNER_KEY", default="") or hmac.new(
+    SECRET_KEY.encode(), b"gatehouse stdio runner key", hashlib.sha256
+).hexdigest()
 
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -171,7 +171,7 @@ def admit(
         server = enabled_target(name)
         if server is None:
             raise UnknownServer(f"No enabled upstream server named {name!r}.")
-        if server.transport != transport:
+        if server.transport.endpoint_name != transport.name:
             spoken = server.transport
             raise BadRequest(
                 f"The server {name!r} speaks {spoken.label}; use {spoken.client_path(name)}.",
@@ -180,7 +180,7 @@ def admit(
         binding = None
         if session_id:
             binding = sessions.find_binding(
-                session_id=session_id, token=token, server_id=server.id, transport=transport.name
+                session_id=session_id, token=token, server_id=server.id, transport=server.transport.name
             )
         _mark_used(token.token_id)
     except Refusal as refusal:

@@ -35,7 +35,11 @@ def build_urlpatterns() -> list[URLPattern]:
     """Every registered transport's flow routes, in registry order, then the catch-all 404."""
     patterns: list[URLPattern] = []
     prefixes: list[str] = []
+    flows: list[str] = []
     for transport in transports.all_transports():
+        if transport.flow in flows:
+            continue  # a hosted transport served by another's flow (stdio: Streamable HTTP)
+        flows.append(transport.flow)
         flow = import_module(transport.flow)
         patterns.extend(flow.routes)
         prefixes.extend(p for p in flow.prefixes if p not in prefixes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from django import forms
@@ -11,6 +12,13 @@ from gatehouse.exceptions import GatehouseError
 from upstreams import transports
 from upstreams.headers import parse_header_lines
 from upstreams.models import DEFAULT_IDENTITY_HEADER
+from upstreams.stdio.command import (
+    DEFAULT_MAX_PROCESSES,
+    ISOLATIONS,
+    MAX_COMMAND_LENGTH,
+    MAX_PROCESSES_LIMIT,
+    parse_env_lines,
+)
 from upstreams.url import validate_upstream_url
 
 HEADERS_HELP = (
@@ -56,6 +64,59 @@ def _pin_tools_field() -> forms.BooleanField:
     return forms.BooleanField(label="Pin tools", required=False, help_text=PIN_TOOLS_HELP)
 
 
+STDIO_COMMAND_HELP = (
+    'stdio servers only: the command Gatehouse\'s stdio runner starts, e.g. "uvx mcp-server-fetch" '
+    "(split like a shell would; no shell runs it). Put secrets in the environment, not here."
+)
+STDIO_ENV_HELP = (
+    "stdio servers only: one NAME=value per line, passed to the process. Values are stored encrypted "
+    "and never shown again."
+)
+
+
+def _stdio_fields() -> dict[str, forms.Field]:
+    return {
+        "command": forms.CharField(
+            label="Command (stdio)", required=False, max_length=MAX_COMMAND_LENGTH,
+            widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+            help_text=STDIO_COMMAND_HELP,
+        ),
+        "env": forms.CharField(
+            label="Environment (stdio)", required=False,
+            widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+            help_text=STDIO_ENV_HELP,
+        ),
+        "cwd": forms.CharField(label="Working directory (stdio)", required=False, max_length=500),
+        "isolation": forms.ChoiceField(
+            label="Isolation (stdio)", choices=[(i, i) for i in ISOLATIONS], initial="shared",
+            help_text="shared: one process serves every session; session: one process per MCP session.",
+        ),
+        "max_processes": forms.IntegerField(
+            label="Max processes (stdio, session isolation)", min_value=1, max_value=MAX_PROCESSES_LIMIT,
+            initial=DEFAULT_MAX_PROCESSES,
+        ),
+    }
+
+
+class _StdioFieldsMixin(forms.Form):
+    """The stdio settings, parsed; whether they apply is the transport's (``upstreams.services``)."""
+
+    def clean_env(self) -> dict[str, str]:
+        try:
+            return parse_env_lines(self.cleaned_data.get("env", "").splitlines())
+        except GatehouseError as exc:
+            raise ValidationError(exc.detail) from exc
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        hosted = transports.get(data.get("transport") or transports.DEFAULT.name).hosted
+        if hosted:
+            data["url"] = ""
+        elif not data.get("url") and "url" not in self.errors:
+            self.add_error("url", "An upstream URL is required (or the stdio transport and a command).")
+        return data
+
+
 def _parse_headers(text: str) -> dict[str, str]:
     try:
         return parse_header_lines(text.splitlines())
@@ -63,7 +124,7 @@ def _parse_headers(text: str) -> dict[str, str]:
         raise ValidationError(exc.detail) from exc
 
 
-class ServerCreateForm(forms.Form):
+class ServerCreateForm(_StdioFieldsMixin):
     name = forms.SlugField(
         max_length=64,
         help_text="Lowercase letters, digits, - and _. Clients reach it at /mcp/<name>/ (/sse/<name>/ for "
@@ -72,6 +133,7 @@ class ServerCreateForm(forms.Form):
     url = forms.CharField(
         label="Upstream URL",
         max_length=500,
+        required=False,
         validators=[validate_upstream_url],
         help_text="The upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp (or …/sse for legacy SSE).",
     )
@@ -86,6 +148,11 @@ class ServerCreateForm(forms.Form):
     forward_identity = _identity_fields()["forward_identity"]
     identity_header = _identity_fields()["identity_header"]
     pin_tools = _pin_tools_field()
+    command = _stdio_fields()["command"]
+    env = _stdio_fields()["env"]
+    cwd = _stdio_fields()["cwd"]
+    isolation = _stdio_fields()["isolation"]
+    max_processes = _stdio_fields()["max_processes"]
 
     def clean_headers(self) -> dict[str, str]:
         return _parse_headers(self.cleaned_data.get("headers", ""))
@@ -94,10 +161,11 @@ class ServerCreateForm(forms.Form):
         return _clean_identity_header(self.cleaned_data.get("identity_header"))
 
 
-class ServerEditForm(forms.Form):
+class ServerEditForm(_StdioFieldsMixin):
     url = forms.CharField(
         label="Upstream URL",
         max_length=500,
+        required=False,
         validators=[validate_upstream_url],
         help_text="Credentials in the URL are shown as ***; leave it as it is to keep them, or type the "
         "whole URL again to change it.",
@@ -116,13 +184,24 @@ class ServerEditForm(forms.Form):
     forward_identity = _identity_fields()["forward_identity"]
     identity_header = _identity_fields()["identity_header"]
     pin_tools = _pin_tools_field()
+    command = _stdio_fields()["command"]
+    env = _stdio_fields()["env"]
+    remove_env = forms.MultipleChoiceField(
+        label="Remove environment entries", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    cwd = _stdio_fields()["cwd"]
+    isolation = _stdio_fields()["isolation"]
+    max_processes = _stdio_fields()["max_processes"]
 
-    def __init__(self, *args: Any, header_names: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, header_names: list[str], env_names: Sequence[str] = (), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        remove = cast(forms.MultipleChoiceField, self.fields["remove_headers"])
-        remove.choices = [(n, n) for n in header_names]
-        if not header_names:
-            del self.fields["remove_headers"]
+        for field, names in (("remove_headers", header_names), ("remove_env", env_names)):
+            remove = cast(forms.MultipleChoiceField, self.fields[field])
+            remove.choices = [(n, n) for n in names]
+            if not names:
+                del self.fields[field]
 
     def clean_headers(self) -> dict[str, str]:
         return _parse_headers(self.cleaned_data.get("headers", ""))

@@ -6,6 +6,7 @@ workflows live in ``upstreams.services``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,8 +26,9 @@ class UpstreamServer(models.Model):
     # page and audit row shows) and whole in ``url_encrypted``; ``target_url`` is what is dialled.
     url = models.CharField(
         max_length=500,
+        blank=True,
         validators=[validate_upstream_url],
-        help_text="The upstream MCP endpoint (http or https).",
+        help_text="The upstream MCP endpoint (http or https); empty for a stdio server.",
     )
     url_encrypted = models.TextField(blank=True, default="")
     # A name from the transport registry (``upstreams.transports``); checked on save, not by a
@@ -45,6 +47,16 @@ class UpstreamServer(models.Model):
         default=DEFAULT_IDENTITY_HEADER,
         help_text="The header that carries the assertion (Authorization: Bearer …, or the bare JWT).",
     )
+    # stdio servers (``upstreams.stdio``): what the runner starts. The command is shown in the
+    # console (secrets belong in the environment); environment values are Fernet-encrypted JSON.
+    command = models.TextField(blank=True, default="")
+    env_encrypted = models.TextField(blank=True, default="")
+    cwd = models.CharField(max_length=500, blank=True, default="")
+    isolation = models.CharField(
+        max_length=16, default="shared",
+        choices=[("shared", "one process for all sessions"), ("session", "one process per session")],
+    )
+    max_processes = models.PositiveIntegerField(default=10)
     enabled = models.BooleanField(default=True)
     # Tool pinning: only tools whose definition matches an ``ApprovedTool`` are listed or callable.
     pin_tools = models.BooleanField(default=False)
@@ -84,6 +96,10 @@ class UpstreamServer(models.Model):
         return transports.get(self.transport)
 
     @property
+    def is_stdio(self) -> bool:
+        return self.transport_spec.hosted
+
+    @property
     def client_path(self) -> str:
         """The gateway path clients use for this server, e.g. ``/mcp/<name>/``."""
         return self.transport_spec.client_path(self.name)
@@ -92,6 +108,40 @@ class UpstreamServer(models.Model):
     def target_url(self) -> str:
         """The URL to dial, credentials included. Raises ``RuntimeError`` if it cannot be decrypted."""
         return _decrypt_url(self.url_encrypted) if self.url_encrypted else self.url
+
+
+class StdioStatus(models.Model):
+    """What the stdio runner last reported for one stdio server (console, ``/ready``)."""
+
+    class State(models.TextChoices):
+        STARTING = "starting"
+        RUNNING = "running"
+        RESTARTING = "restarting"
+        FAILED = "failed"
+        IDLE = "idle"
+        STOPPED = "stopped"
+
+    server = models.OneToOneField(
+        UpstreamServer, on_delete=models.CASCADE, primary_key=True, related_name="stdio_status"
+    )
+    state = models.CharField(max_length=16, choices=State.choices)
+    processes = models.PositiveIntegerField(default=0)
+    restarts = models.PositiveIntegerField(default=0)
+    # The last stderr line of the server's process, masked by the runner.
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    # The runner rewrites every row it hosts every few seconds: an old one means no runner reports.
+    reported_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.server_id}: {self.state}"
+
+    def is_current(self, now: datetime) -> bool:
+        """Whether a runner reported this recently enough to be believed."""
+        return (now - self.reported_at).total_seconds() <= STDIO_STATUS_STALE_SECONDS
+
+
+# A runner reports every 2 s; three missed reports and more mean it is not running.
+STDIO_STATUS_STALE_SECONDS = 10
 
 
 class ApprovedTool(models.Model):

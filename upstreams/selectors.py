@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
+from gatehouse import encryption
 from upstreams import transports
-from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
-from upstreams.target import target_of
+from upstreams.exceptions import InvalidServerConfig
+from upstreams.models import ApprovedTool, StdioStatus, ToolChange, UpstreamServer
+from upstreams.stdio.command import StdioCommand, command_of
 from upstreams.url import redacted_url
+
+logger = logging.getLogger("gatehouse.stdio")
 
 
 @dataclass(frozen=True)
@@ -20,21 +26,75 @@ class ServerSummary:
     display_url: str
     header_names: list[str]
     headers_readable: bool
+    # stdio servers: the names of the environment entries (never their values), and what the
+    # runner last reported (None: never reported, or too long ago to believe).
+    env_names: list[str]
+    stdio: StdioStatus | None
 
 
-def server_header_names(*, server: UpstreamServer) -> tuple[list[str], bool]:
-    """Header names and whether they could be decrypted (a changed key makes them unreadable)."""
+def _secret_names(ciphertext: str) -> tuple[list[str], bool]:
+    """The keys of an encrypted JSON object, and whether it could be decrypted at all."""
+    if not ciphertext:
+        return [], True
     try:
-        return sorted(target_of(server).headers), True
+        return sorted(encryption.decrypt_json(ciphertext)), True
     except RuntimeError:
         return [], False
 
 
+def server_header_names(*, server: UpstreamServer) -> tuple[list[str], bool]:
+    """Header names and whether they could be decrypted (a changed key makes them unreadable)."""
+    return _secret_names(server.headers_encrypted)
+
+
 def server_summary(*, server: UpstreamServer) -> ServerSummary:
     names, readable = server_header_names(server=server)
+    env_names, env_readable = _secret_names(server.env_encrypted)
+    status = stdio_status(server=server) if server.is_stdio else None
     return ServerSummary(
-        server=server, display_url=redacted_url(server.url), header_names=names, headers_readable=readable
+        server=server, display_url=redacted_url(server.url), header_names=names,
+        headers_readable=readable and env_readable, env_names=env_names, stdio=status,
     )
+
+
+def stdio_status(*, server: UpstreamServer) -> StdioStatus | None:
+    """The runner's current report on a stdio server, or None when no runner reports it."""
+    status = StdioStatus.objects.filter(server=server).first()
+    return status if status is not None and status.is_current(timezone.now()) else None
+
+
+def stdio_states() -> dict[str, str]:
+    """Every enabled stdio server's reported state, ``"not reported"`` when no runner reports it."""
+    now = timezone.now()
+    names = UpstreamServer.objects.filter(enabled=True, transport=transports.STDIO.name).values_list(
+        "name", flat=True
+    )
+    reported = {
+        row.server.name: row.state
+        for row in StdioStatus.objects.select_related("server").filter(server__name__in=list(names))
+        if row.is_current(now)
+    }
+    return {name: reported.get(name, "not reported") for name in names}
+
+
+def stdio_commands() -> tuple[dict[str, StdioCommand], dict[str, str]]:
+    """What the runner should host: every enabled stdio server's command, and those it cannot run.
+
+    A server whose environment cannot be decrypted (the encryption key changed) is in the second
+    mapping with the reason, so the runner reports it failed instead of starting it without.
+    """
+    commands: dict[str, StdioCommand] = {}
+    broken: dict[str, str] = {}
+    for server in UpstreamServer.objects.filter(enabled=True, transport=transports.STDIO.name):
+        try:
+            commands[server.name] = command_of(server)
+        except RuntimeError:
+            broken[server.name] = (
+                "its environment cannot be decrypted (was GATEHOUSE_ENCRYPTION_KEY changed?)"
+            )
+        except InvalidServerConfig as exc:
+            broken[server.name] = exc.detail
+    return commands, broken
 
 
 def server_list(*, include_disabled: bool = True) -> list[ServerSummary]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from audit import events
 from audit.services import record
@@ -19,7 +21,9 @@ from gatehouse import encryption
 from upstreams import transports
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.headers import merge_headers, parse_header_lines, validate_identity_header
-from upstreams.models import DEFAULT_IDENTITY_HEADER, UpstreamServer
+from upstreams.models import DEFAULT_IDENTITY_HEADER, StdioStatus, UpstreamServer
+from upstreams.stdio.command import DEFAULT_MAX_PROCESSES, check_stdio_settings, parse_command
+from upstreams.stdio.report import ServerStatus
 from upstreams.url import redacted_url, validate_upstream_url
 
 _SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -31,15 +35,21 @@ def _check_server_fields(*, name: str, url: str, transport: str, description: st
             "A server name is 1-64 lowercase letters, digits, '-' or '_' (clients use it in the gateway URL)."
         )
     try:
-        validate_upstream_url(url)
-    except ValidationError as exc:
-        raise InvalidServerConfig(" ".join(exc.messages)) from exc
-    if len(url) > 500:
-        raise InvalidServerConfig("The URL is longer than 500 characters.")
-    try:
-        transports.get(transport)
+        spec = transports.get(transport)
     except transports.UnknownTransport as exc:
         raise InvalidServerConfig(str(exc)) from exc
+    if spec.hosted:
+        if url:
+            raise InvalidServerConfig(
+                f"A {spec.name} server has no URL: Gatehouse runs its command (give --command, not a URL)."
+            )
+    else:
+        try:
+            validate_upstream_url(url)
+        except ValidationError as exc:
+            raise InvalidServerConfig(" ".join(exc.messages)) from exc
+    if len(url) > 500:
+        raise InvalidServerConfig("The URL is longer than 500 characters.")
     if len(description) > 200:
         raise InvalidServerConfig("The description is longer than 200 characters.")
 
@@ -60,15 +70,19 @@ def create_server(
     identity_header: str = DEFAULT_IDENTITY_HEADER,
     client_ip: str | None = None,
     pin_tools: bool = False,
+    stdio: StdioSettings | None = None,
 ) -> UpstreamServer:
     """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited.
 
     ``forward_identity``: every request to it carries a Gatehouse-signed identity assertion in
     ``identity_header``, which must not be one of ``headers`` (see ``validate_identity_header``).
     ``pin_tools``: its tools are listed and callable only once approved (``upstreams.pinning``).
+    ``stdio``: what the runner starts for a stdio server (``transport="stdio"``, no URL); its
+    environment values are encrypted like header values and only their names are audited.
     """
     name, url, description = name.strip(), url.strip(), description.strip()
     _check_server_fields(name=name, url=url, transport=transport, description=description)
+    stdio = _check_stdio(transport=transport, stdio=stdio, forward_identity=forward_identity)
     clean = _clean_headers(headers or {})
     identity_header = validate_identity_header(
         identity_header, forward_identity=forward_identity, configured=clean
@@ -85,6 +99,7 @@ def create_server(
             forward_identity=forward_identity,
             identity_header=identity_header,
             pin_tools=pin_tools,
+            **stdio.fields(),
         )
         record(
             event=events.SERVER_CREATED,
@@ -99,9 +114,72 @@ def create_server(
                 "identity_header": identity_header,
                 "enabled": True,
                 "pin_tools": pin_tools,
+                **stdio.audited(hosted=transports.get(transport).hosted),
             },
         )
     return server
+
+
+@dataclass(frozen=True)
+class StdioSettings:
+    """A stdio server's settings as typed (``add_server --command … --env K=V``, console, API)."""
+
+    command: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str = ""
+    isolation: str = "shared"
+    max_processes: int = DEFAULT_MAX_PROCESSES
+
+    def __repr__(self) -> str:  # environment values are secrets
+        return f"StdioSettings(command={self.command[:40]!r}, env_names={sorted(self.env)!r})"
+
+    def fields(self) -> dict[str, object]:
+        """The model fields, environment encrypted."""
+        return {
+            "command": self.command.strip(),
+            "env_encrypted": encryption.encrypt_json(dict(self.env)) if self.env else "",
+            "cwd": self.cwd.strip(),
+            "isolation": self.isolation,
+            "max_processes": self.max_processes,
+        }
+
+    def changed_since(self, before: StdioSettings) -> list[str]:
+        """The names of the settings that differ (``env`` for any environment change)."""
+        return [
+            name for name in ("command", "env", "cwd", "isolation", "max_processes")
+            if getattr(self, name) != getattr(before, name)
+        ]
+
+    def audited(self, *, hosted: bool) -> dict[str, object]:
+        """What an audit row may say: the program, the environment's names, never a value."""
+        if not hosted:
+            return {}
+        return {
+            "program": parse_command(self.command)[0],
+            "env_names": sorted(self.env),
+            "cwd": self.cwd.strip(),
+            "isolation": self.isolation,
+            "max_processes": self.max_processes,
+        }
+
+
+def _check_stdio(*, transport: str, stdio: StdioSettings | None, forward_identity: bool) -> StdioSettings:
+    stdio = stdio or StdioSettings()
+    if not transports.get(transport).hosted:
+        if stdio.command.strip() or stdio.env or stdio.cwd.strip():
+            raise InvalidServerConfig(
+                "A command, environment or working directory is only for stdio servers (--transport stdio)."
+            )
+        return StdioSettings()
+    check_stdio_settings(
+        command=stdio.command, env=stdio.env, cwd=stdio.cwd.strip(), isolation=stdio.isolation,
+        max_processes=stdio.max_processes,
+    )
+    if forward_identity:
+        raise InvalidServerConfig(
+            "A stdio server gets no HTTP headers, so there is no identity to forward to it."
+        )
+    return stdio
 
 
 def update_server(
@@ -116,10 +194,13 @@ def update_server(
     forward_identity: bool | None = None,
     identity_header: str | None = None,
     client_ip: str | None = None,
+    stdio: StdioChanges | None = None,
 ) -> UpstreamServer:
     """Change an upstream's endpoint, credentials or identity forwarding (None keeps a setting).
 
-    The name is fixed: token scopes refer to it.
+    The name is fixed: token scopes refer to it. ``stdio`` changes a stdio server's command,
+    environment (values set or names removed), working directory, isolation or process cap; the
+    runner restarts its processes with the new settings within seconds.
     """
     with transaction.atomic():
         server = UpstreamServer.objects.select_for_update().get(pk=server.pk)
@@ -153,8 +234,14 @@ def update_server(
         headers_changed = headers != current
         if headers_changed:
             changed.append("headers")
+        stdio_before = _stdio_settings(server)
+        stdio_after = (stdio or StdioChanges()).apply(stdio_before)
+        _check_stdio(transport=new_transport, stdio=stdio_after, forward_identity=new_forward)
+        changed += stdio_after.changed_since(stdio_before)
         if not changed:
             return server
+        for name, value in stdio_after.fields().items():
+            setattr(server, name, value)
         server.url, server.transport, server.description = new_url, new_transport, new_description
         server.forward_identity, server.identity_header = new_forward, new_identity_header
         if headers_changed:
@@ -175,9 +262,44 @@ def update_server(
                 "headers_removed": removed,
                 "forward_identity": new_forward,
                 "identity_header": new_identity_header,
+                **stdio_after.audited(hosted=transports.get(new_transport).hosted),
             },
         )
     return server
+
+
+def _stdio_settings(server: UpstreamServer) -> StdioSettings:
+    env = encryption.decrypt_json(server.env_encrypted) if server.env_encrypted else {}
+    return StdioSettings(
+        command=server.command, env=env, cwd=server.cwd, isolation=server.isolation,
+        max_processes=server.max_processes,
+    )
+
+
+@dataclass(frozen=True)
+class StdioChanges:
+    """Changes to a stdio server's settings (None keeps a setting)."""
+
+    command: str | None = None
+    set_env: Mapping[str, str] = field(default_factory=dict)
+    remove_env: Sequence[str] = ()
+    cwd: str | None = None
+    isolation: str | None = None
+    max_processes: int | None = None
+
+    def __repr__(self) -> str:  # environment values are secrets
+        return f"StdioChanges(set_env={sorted(self.set_env)!r}, remove_env={list(self.remove_env)!r})"
+
+    def apply(self, current: StdioSettings) -> StdioSettings:
+        env = {k: v for k, v in current.env.items() if k not in set(self.remove_env)}
+        env.update(self.set_env)
+        return StdioSettings(
+            command=current.command if self.command is None else self.command.strip(),
+            env=env,
+            cwd=current.cwd if self.cwd is None else self.cwd.strip(),
+            isolation=current.isolation if self.isolation is None else self.isolation,
+            max_processes=current.max_processes if self.max_processes is None else self.max_processes,
+        )
 
 
 def set_server_flag(
@@ -209,3 +331,23 @@ def set_server_enabled(
         server=server, field="enabled", value=enabled, actor=actor, client_ip=client_ip
     )
     return server
+
+
+def record_stdio_statuses(*, reports: Sequence[ServerStatus], broken: Mapping[str, str]) -> None:
+    """The stdio runner's report: one ``StdioStatus`` row per server it hosts (or cannot run).
+
+    Rewritten every report, so ``reported_at`` says the runner is alive; not audited (state, not
+    an action; the runner logs each exit and restart).
+    """
+    now = timezone.now()
+    rows = {r.server: r for r in reports}
+    ids = dict(UpstreamServer.objects.filter(name__in=[*rows, *broken]).values_list("name", "pk"))
+    for name, pk in ids.items():
+        report = rows.get(name)
+        if report is not None:
+            values = {"state": report.state, "processes": report.processes, "restarts": report.restarts,
+                      "last_error": report.last_error[:300]}
+        else:
+            values = {"state": StdioStatus.State.FAILED, "processes": 0, "restarts": 0,
+                      "last_error": broken[name][:300]}
+        StdioStatus.objects.update_or_create(server_id=pk, defaults={**values, "reported_at": now})

@@ -54,13 +54,22 @@ def _headers(ciphertext: str) -> Mapping[str, str]:
 
 
 def target_of(server: UpstreamServer) -> UpstreamTarget:
-    """The dialable form of ``server``. Raises ``RuntimeError`` when its secrets cannot be decrypted."""
+    """The dialable form of ``server``. Raises ``RuntimeError`` when its secrets cannot be decrypted.
+
+    A hosted server (stdio) is dialled where its transport locates it: the runner, with its key.
+    """
+    transport = transports.get(server.transport)
+    if transport.locate is not None:
+        url, headers = transport.locate(server.name)
+    else:
+        url = server.target_url
+        headers = _headers(server.headers_encrypted) if server.headers_encrypted else MappingProxyType({})
     return UpstreamTarget(
         id=server.pk,
         name=server.name,
-        url=server.target_url,
-        transport=transports.get(server.transport),
-        headers=_headers(server.headers_encrypted) if server.headers_encrypted else MappingProxyType({}),
+        url=url,
+        transport=transport,
+        headers=headers,
         public_url=server.url,
         forward_identity=server.forward_identity,
         identity_header=server.identity_header or DEFAULT_IDENTITY_HEADER,

@@ -13,13 +13,13 @@ Adding a transport is one ``register(Transport(...))`` call here plus its flow m
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator
 
     from mcp import Client
 
@@ -43,6 +43,20 @@ class Transport:
     # The gateway module that serves it: it exposes ``routes`` (URL patterns of ASGI apps).
     flow: str
     open_sdk_client: SdkClientOpener
+    # A transport Gatehouse hosts itself (stdio): the gateway dials its servers where ``locate``
+    # says (the stdio runner: URL and the headers that get in), speaking the transport named by
+    # ``served_as``, and clients use that transport's endpoint.
+    locate: Callable[[str], tuple[str, Mapping[str, str]]] | None = None
+    served_as: str = ""
+
+    @property
+    def hosted(self) -> bool:
+        return self.locate is not None
+
+    @property
+    def endpoint_name(self) -> str:
+        """The transport whose gateway endpoint serves this one's servers (itself, unless hosted)."""
+        return self.served_as or self.name
 
     def client_path(self, server: str) -> str:
         return f"/{self.path_prefix}/{server}/"
@@ -161,6 +175,31 @@ SSE = register(
         query_key_works=False,
         flow="gateway.flows.sse",
         open_sdk_client=_sse_sdk_client,
+    )
+)
+
+
+def _locate_on_runner(server: str) -> tuple[str, Mapping[str, str]]:
+    from upstreams.stdio.command import runner_endpoint
+
+    return runner_endpoint(server)
+
+
+# A stdio server, run by Gatehouse's stdio runner (``upstreams.stdio``), which serves it to the
+# gateway as Streamable HTTP: clients use /mcp/<server>/ and every snippet as for STREAMABLE.
+STDIO = register(
+    Transport(
+        name="stdio",
+        label="stdio (run by Gatehouse)",
+        path_prefix=STREAMABLE.path_prefix,
+        session=STREAMABLE.session,
+        bridge_flag=STREAMABLE.bridge_flag,
+        claude_transport=STREAMABLE.claude_transport,
+        query_key_works=STREAMABLE.query_key_works,
+        flow=STREAMABLE.flow,
+        open_sdk_client=_streamable_sdk_client,
+        locate=_locate_on_runner,
+        served_as=STREAMABLE.name,
     )
 )
 DEFAULT = STREAMABLE

@@ -94,6 +94,10 @@ def server_add(request: HttpRequest) -> HttpResponse:
                 actor=_actor(request),
                 client_ip=_client_ip(request),
                 pin_tools=data["pin_tools"],
+                stdio=services.StdioSettings(
+                    command=data["command"], env=data["env"], cwd=data["cwd"], isolation=data["isolation"],
+                    max_processes=data["max_processes"],
+                ),
             )
         except InvalidServerConfig as exc:
             form.add_error(None, exc.detail)
@@ -118,9 +122,12 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
     initial = {
         "url": shown_url, "transport": server.transport, "description": server.description,
         "forward_identity": server.forward_identity, "identity_header": server.identity_header,
-        "pin_tools": server.pin_tools,
+        "pin_tools": server.pin_tools, "command": server.command, "cwd": server.cwd,
+        "isolation": server.isolation, "max_processes": server.max_processes,
     }
-    form = ServerEditForm(request.POST or None, initial=initial, header_names=summary.header_names)
+    form = ServerEditForm(
+        request.POST or None, initial=initial, header_names=summary.header_names, env_names=summary.env_names
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -135,6 +142,10 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
                 identity_header=data["identity_header"],
                 actor=_actor(request),
                 client_ip=_client_ip(request),
+                stdio=services.StdioChanges(
+                    command=data["command"], set_env=data["env"], remove_env=data.get("remove_env", []),
+                    cwd=data["cwd"], isolation=data["isolation"], max_processes=data["max_processes"],
+                ),
             )
             pinning_services.set_pin_tools(
                 server=server, enabled=data["pin_tools"], actor=_actor(request), client_ip=_client_ip(request)

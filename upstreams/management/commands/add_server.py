@@ -1,5 +1,7 @@
 """``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...
-[--forward-identity [--identity-header NAME]] [--pin-tools]``"""
+[--forward-identity [--identity-header NAME]] [--pin-tools]``, and for a stdio server
+``manage.py add_server NAME --command "CMD ARGS" [--env K=V]... [--cwd DIR]
+[--isolation shared|session] [--max-processes N]``"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from gatehouse.cli import cli_actor, domain_errors
 from upstreams import pinning_services, services, transports
 from upstreams.headers import parse_header_lines
 from upstreams.models import DEFAULT_IDENTITY_HEADER
+from upstreams.stdio.command import DEFAULT_MAX_PROCESSES, ISOLATIONS, parse_command, parse_env_lines
 from upstreams.url import redacted_url
 
 
@@ -21,11 +24,36 @@ class Command(BaseCommand):
         parser.add_argument(
             "name", help="Server name; clients reach it at /mcp/<name>/ (/sse/<name>/ for legacy SSE)."
         )
-        parser.add_argument("url", help="Upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp")
+        parser.add_argument(
+            "url", nargs="?", default="",
+            help="Upstream MCP endpoint, e.g. http://127.0.0.1:3001/mcp (none for a stdio server)",
+        )
         parser.add_argument(
             "--transport",
             choices=transports.names(),
-            default=transports.DEFAULT.name,
+            default=None,
+            help=f"default {transports.DEFAULT.name}, or {transports.STDIO.name} with --command",
+        )
+        stdio = parser.add_argument_group("stdio servers (run by Gatehouse's stdio runner)")
+        stdio.add_argument(
+            "--command", default="", metavar='"CMD ARGS"',
+            help='The command to run, e.g. "uvx mcp-server-fetch" (split like a shell would; '
+            "no shell runs it).",
+        )
+        stdio.add_argument(
+            "--env", action="append", default=[], metavar="K=V",
+            help="Environment variable for the process (repeatable). Values are stored encrypted, "
+            "never printed.",
+        )
+        stdio.add_argument("--cwd", default="", metavar="DIR", help="Working directory (absolute).")
+        stdio.add_argument(
+            "--isolation", choices=ISOLATIONS, default="shared",
+            help="shared: one process serves every session; session: one process per MCP session.",
+        )
+        stdio.add_argument(
+            "--max-processes", type=int, default=DEFAULT_MAX_PROCESSES, metavar="N",
+            help=f"With --isolation session, at most N processes (default {DEFAULT_MAX_PROCESSES}); "
+            "a session over it gets 503.",
         )
         parser.add_argument(
             "--header", action="append", default=[], metavar="K:V",
@@ -50,12 +78,20 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["identity_header"] is not None and not options["forward_identity"]:
             raise CommandError("--identity-header needs --forward-identity.")
+        transport = options["transport"] or (
+            transports.STDIO.name if options["command"] else transports.DEFAULT.name
+        )
         with domain_errors():
             headers = parse_header_lines(options["header"])
+            stdio = services.StdioSettings(
+                command=options["command"], env=parse_env_lines(options["env"]), cwd=options["cwd"],
+                isolation=options["isolation"], max_processes=options["max_processes"],
+            )
             server = services.create_server(
                 name=options["name"],
                 url=options["url"],
-                transport=options["transport"],
+                transport=transport,
+                stdio=stdio,
                 headers=headers,
                 description=options["description"],
                 forward_identity=options["forward_identity"],
@@ -63,9 +99,17 @@ class Command(BaseCommand):
                 actor=cli_actor(),
                 pin_tools=options["pin_tools"],
             )
+        path = server.client_path
+        if server.is_stdio:
+            env = ", ".join(sorted(stdio.env)) or "none"
+            self.stdout.write(
+                f"Added stdio server {server.name}: {parse_command(server.command)[0]} "
+                f"({server.isolation} isolation); environment: {env}; the stdio runner starts it "
+                f"(manage.py stdio_runner, in make run); clients use {path}"
+            )
+            return
         offered = pinning_services.offer_current_tools(server=server) if server.pin_tools else 0
         names = ", ".join(sorted(headers)) or "none"
-        path = server.client_path
         identity = f"; identity forwarded in {server.identity_header}" if server.forward_identity else ""
         self.stdout.write(
             f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "

@@ -1,0 +1,227 @@
+"""stdio servers behind the gateway, end to end: the real runner, the real gateway, SDK clients.
+
+The stdio server is ``tests.support.stdio_server`` (official SDK, stdio transport), registered
+as ``add_server --command`` would, hosted by ``manage.py stdio_runner`` and reached only through
+``manage.py serve`` with a Gatehouse token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import anyio
+import httpx
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from gateway.services import expire_sessions
+from tests.gateway.drivers import sdk_client
+from tests.support.stdio_runner import wait_for_state
+from tokens.services import revoke_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+INITIALIZE = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"},
+    },
+}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes (its parent has not reaped it yet).
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ", 1)[1][0] != "Z"
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} still runs"
+        time.sleep(0.05)
+
+
+async def _pid(url: str, token: str) -> int:
+    async with sdk_client(url, token=token) as client:
+        return int((await client.call_tool("pid", {})).content[0].text)
+
+
+def test_tools_list_call_and_environment_through_the_gateway(stdio_gateway, register_stdio, make_token):
+    register_stdio("tools", env={"TOOL_API_KEY": "s3cr3t-value-42"})
+    token = make_token({"tools": ["echo", "environment", "pid"]})
+
+    async def run() -> None:
+        async with sdk_client(stdio_gateway.mcp("tools"), token=token.secret) as client:
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            assert listed == {"echo", "environment", "pid"}  # filtered to the token's scope
+            assert (await client.call_tool("echo", {"text": "hello"})).content[0].text == "hello"
+            env = await client.call_tool("environment", {"name": "TOOL_API_KEY"})
+            assert env.content[0].text == "s3cr3t-value-42"
+            with pytest.raises(MCPError, match="secret_tool"):
+                await client.call_tool("secret_tool", {})
+
+    anyio.run(run)
+    # The environment value is a secret: not in the runner's log, the gateway's, or the audit log.
+    assert "s3cr3t-value-42" not in stdio_gateway.runner.log()
+    assert "s3cr3t-value-42" not in stdio_gateway.gateway.log()
+    from audit.models import AuditEvent
+
+    assert not any("s3cr3t-value-42" in str(e.detail) for e in AuditEvent.objects.all())
+
+
+def test_progress_arrives_as_it_is_sent(stdio_gateway, register_stdio, make_token):
+    register_stdio("progress")
+    token = make_token({"progress": None})
+    arrivals: list[float] = []
+
+    async def run() -> str:
+        async with sdk_client(stdio_gateway.mcp("progress"), token=token.secret) as client:
+            start = time.monotonic()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                arrivals.append(time.monotonic() - start)
+
+            result = await client.call_tool(
+                "slow_progress", {"steps": 4, "delay": 0.4}, progress_callback=on_progress
+            )
+            return result.content[0].text
+
+    assert anyio.run(run) == "done 4"
+    assert len(arrivals) == 4
+    # Unbuffered: the reports are spread over the call, not delivered together at its end.
+    assert arrivals[0] < 0.35 and arrivals[-1] - arrivals[0] > 0.9
+
+
+def test_kill_9_mid_call_gives_a_clear_error_and_the_next_call_works(
+    stdio_gateway, register_stdio, make_token
+):
+    register_stdio("crashy")
+    token = make_token({"crashy": None})
+
+    async def run() -> tuple[int, int, str]:
+        async with sdk_client(stdio_gateway.mcp("crashy"), token=token.secret) as client:
+            pid = int((await client.call_tool("pid", {})).content[0].text)
+            error = ""
+            async with anyio.create_task_group() as tg:
+                async def kill_soon() -> None:
+                    await anyio.sleep(0.5)
+                    os.kill(pid, signal.SIGKILL)
+
+                tg.start_soon(kill_soon)
+                with anyio.fail_after(10):
+                    try:
+                        await client.call_tool("slow_progress", {"steps": 50, "delay": 0.2})
+                    except MCPError as exc:
+                        error = str(exc)
+            after = int((await client.call_tool("pid", {})).content[0].text)  # same session, new process
+            return pid, after, error
+
+    pid, after, error = anyio.run(run)
+    assert "exited during this request" in error and "crashy" in error
+    assert after != pid and _alive(after)
+    status = wait_for_state("crashy", ("running",))
+    assert status.restarts >= 1  # type: ignore[attr-defined]
+
+
+def test_session_isolation_gives_each_session_its_own_process(stdio_gateway, register_stdio, make_token):
+    register_stdio("isolated", isolation="session")
+    token = make_token({"isolated": None})
+    url = stdio_gateway.mcp("isolated")
+
+    async def run() -> tuple[int, int, list[str], list[str]]:
+        async with sdk_client(url, token=token.secret) as one, sdk_client(url, token=token.secret) as two:
+            await one.call_tool("remember", {"text": "only in one"})
+            pid_one = int((await one.call_tool("pid", {})).content[0].text)
+            pid_two = int((await two.call_tool("pid", {})).content[0].text)
+            recall_one = (await one.call_tool("recall", {})).structured_content["result"]
+            recall_two = (await two.call_tool("recall", {})).structured_content["result"]
+            return pid_one, pid_two, recall_one, recall_two
+
+    pid_one, pid_two, recall_one, recall_two = anyio.run(run)
+    assert pid_one != pid_two
+    assert recall_one == ["only in one"] and recall_two == []
+    # Leaving the client block DELETEs each session: their processes end with them.
+    _wait_gone(pid_one)
+    _wait_gone(pid_two)
+
+
+def test_over_max_processes_a_new_session_gets_503_with_a_json_body(
+    stdio_gateway, register_stdio, make_token
+):
+    register_stdio("capped", isolation="session", max_processes=1)
+    token = make_token({"capped": None})
+    headers = {**HEADERS, "authorization": f"Bearer {token.secret}"}
+    url = stdio_gateway.mcp("capped")
+    with httpx.Client(timeout=30) as http:
+        first = http.post(url, json=INITIALIZE, headers=headers)
+        assert first.status_code == 200, first.text
+        second = http.post(url, json=INITIALIZE, headers=headers)
+        assert second.status_code == 503
+        assert second.headers["content-type"].startswith("application/json")
+        error = second.json()["error"]
+        assert "max processes 1" in error["message"]
+        # Ending the first session frees the slot.
+        session = first.headers["mcp-session-id"]
+        assert http.delete(url, headers={**headers, "mcp-session-id": session}).status_code in (200, 204)
+        third = http.post(url, json=INITIALIZE, headers=headers)
+        assert third.status_code == 200, third.text
+
+
+def test_revoking_the_token_ends_its_session_process(stdio_gateway, register_stdio, make_token):
+    register_stdio("revocable", isolation="session")
+    token = make_token({"revocable": None})
+    pid_box: list[int] = []
+
+    async def run() -> None:
+        async with sdk_client(stdio_gateway.mcp("revocable"), token=token.secret) as client:
+            pid_box.append(int((await client.call_tool("pid", {})).content[0].text))
+            await anyio.to_thread.run_sync(lambda: revoke_token(token=token.token, actor="tests"))
+            # The sweep (Celery beat in production) ends the token's sessions and DELETEs them
+            # on the runner, which kills the session's process.
+            swept = await anyio.to_thread.run_sync(expire_sessions)
+            assert [ended.status for ended in swept.ended] == ["revoked"]
+            await anyio.to_thread.run_sync(_wait_gone, pid_box[0])
+            with pytest.raises(Exception):  # noqa: B017 - the client sees the 401 however it wraps it
+                await client.call_tool("pid", {})
+
+    anyio.run(run)
+
+
+def test_a_command_that_exits_at_once_shows_failed_with_its_stderr_line(
+    stdio_gateway, register_stdio, make_token, admin_client
+):
+    register_stdio(
+        "broken", "--exit-at-once", "'fatal: bad API key $API_KEY'",
+        env={"API_KEY": "abcd-secret-9"}, wait_for=("failed",),
+    )
+    status = wait_for_state("broken", ("failed",))
+    assert status.last_error == "fatal: bad API key ***"  # type: ignore[attr-defined]
+    page = admin_client.get("/console/servers/broken/").content.decode()
+    assert "failed" in page and "fatal: bad API key ***" in page
+    assert "abcd-secret-9" not in page
+    ready = admin_client.get("/ready").json()
+    assert ready["stdio"]["broken"] == "failed"
+    # A client gets the reason at once, as a JSON-RPC error.
+    token = make_token({"broken": None})
+    headers = {**HEADERS, "authorization": f"Bearer {token.secret}"}
+    answer = httpx.post(stdio_gateway.mcp("broken"), json=INITIALIZE, headers=headers, timeout=30)
+    assert "failed to start: fatal: bad API key ***" in answer.text
+    assert "abcd-secret-9" not in stdio_gateway.runner.log()
+
+
+def test_the_runner_answers_only_requests_with_its_key(stdio_gateway, register_stdio):
+    register_stdio("keyed")
+    url = f"{stdio_gateway.runner.url}/servers/keyed/mcp"
+    for key in (None, "wrong"):
+        headers = dict(HEADERS) | ({"x-gatehouse-runner-key": key} if key else {})
+        answer = httpx.post(url, json=INITIALIZE, headers=headers, timeout=10)
+        assert answer.status_code == 401
+        assert answer.json()["error"] == "unauthorized"

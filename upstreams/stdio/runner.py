@@ -1,0 +1,395 @@
+"""The stdio runner: hosts every enabled stdio server and serves each as Streamable HTTP.
+
+One process (``manage.py stdio_runner``). Its loop follows the configuration in the database
+every ``POLL_SECONDS``: a new server is started, a changed one (command, environment, cwd,
+isolation, cap) is restarted, a disabled or deleted one is stopped; and it writes each server's
+state (``StdioStatus``) for the console and ``/ready``.
+
+Its HTTP side is an ASGI app for the gateway only:
+
+- every request must carry ``X-Gatehouse-Runner-Key`` (compared in constant time), else 401;
+- ``/servers/<name>/mcp``: Streamable HTTP, served per MCP session by the SDK's own
+  ``StreamableHTTPServerTransport`` (SSE answers, the GET stream, DELETE), bridged to the
+  server's process (``child``). A session starts with ``initialize`` (at ``max_processes`` a
+  ``session``-isolated server answers 503 with a JSON-RPC error) and ends with a DELETE, its
+  idle timeout, or the runner stopping; with ``session`` isolation its process ends with it.
+- Requests of the 2026 stateless protocol revision are answered with the "unsupported protocol
+  version" error listing the handshake versions, which makes SDK clients use ``initialize``.
+- ``/health``: 200 without the key (a liveness probe learns nothing from it).
+
+Stopping the runner (SIGTERM, SIGINT) stops every process it started before it exits.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import signal
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+from django.db import close_old_connections
+from mcp.server.streamable_http import StreamableHTTPServerTransport
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp_types import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    UNSUPPORTED_PROTOCOL_VERSION,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCMessage,
+    JSONRPCRequest,
+    RequestId,
+)
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from upstreams import selectors, services
+from upstreams.stdio.child import ChildGone
+from upstreams.stdio.command import RUNNER_KEY_HEADER, StdioCommand
+from upstreams.stdio.supervisor import AtCapacity, HostedServer, NotRunning, Supervisor
+
+logger = logging.getLogger("gatehouse.stdio")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+POLL_SECONDS = 2.0
+# How long a request waits for a (re)starting process before it is answered with an error.
+READY_WAIT_SECONDS = 15.0
+# A session nobody used for this long is ended (its process too): the gateway's own sweep
+# normally DELETEs it long before.
+SESSION_IDLE_SECONDS = 3600.0
+# Messages queued for one session before it counts as stuck and is ended (never blocks the
+# process, which other sessions may share).
+SESSION_QUEUE = 1000
+MAX_BODY_BYTES = 8 * 1024 * 1024
+# A session whose initialize failed is ended this long after the error was queued for it.
+INITIALIZE_FAILED_GRACE_SECONDS = 1.0
+
+_PATH_RE = re.compile(r"^/servers/(?P<name>[a-z0-9][a-z0-9_-]{0,63})/mcp/?$")
+_KEY_HEADER = RUNNER_KEY_HEADER.lower().encode()
+
+
+class _SessionFrontend:
+    """A session's side of the bridge: what its process sends is queued here, never blocking it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.send, self.receive = anyio.create_memory_object_stream[SessionMessage](SESSION_QUEUE)
+
+    def deliver(self, message: JSONRPCMessage, related: RequestId | None) -> None:
+        try:
+            metadata = ServerMessageMetadata(related_request_id=related)
+            self.send.send_nowait(SessionMessage(message, metadata=metadata))
+        except anyio.WouldBlock:
+            logger.warning("stdio session stuck: ended", extra={"server": self.session.server})
+            self.session.end()
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    server: str
+    transport: StreamableHTTPServerTransport
+    supervisor: Supervisor
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    frontend: _SessionFrontend | None = None
+
+    def end(self) -> None:
+        self.scope.cancel()
+
+
+class Runner:
+    def __init__(self, *, key: str) -> None:
+        self._key = key.encode()
+        self.hosted: dict[str, HostedServer] = {}
+        self._fingerprints: dict[str, str] = {}
+        self.sessions: dict[str, Session] = {}
+        self._tg: TaskGroup | None = None
+
+    # --- the loop: follow the configuration, report states ------------------------------------
+
+    async def run(self, task_group: TaskGroup) -> None:
+        self._tg = task_group
+        while True:
+            try:
+                commands, broken = await anyio.to_thread.run_sync(_read_configuration)
+            except Exception:  # the database is down: keep serving what runs, try again
+                logger.exception("stdio runner cannot read the server configuration")
+            else:
+                await self._apply(commands)
+                reports = [hosted.status() for hosted in self.hosted.values()]
+                try:
+                    await anyio.to_thread.run_sync(_report, reports, broken)
+                except Exception:
+                    logger.exception("stdio runner cannot report server states")
+            await anyio.sleep(POLL_SECONDS)
+
+    async def _apply(self, commands: dict[str, StdioCommand]) -> None:
+        assert self._tg is not None
+        for name in list(self.hosted):
+            if commands.get(name) is None or commands[name].fingerprint != self._fingerprints[name]:
+                logger.info("stdio server stopped (disabled, removed or changed)", extra={"server": name})
+                await self._stop_server(name)
+        for name, command in commands.items():
+            if name not in self.hosted:
+                self.hosted[name] = HostedServer(command, self._tg)
+                self._fingerprints[name] = command.fingerprint
+                logger.info("stdio server hosted", extra={"server": name, "isolation": command.isolation})
+
+    async def _stop_server(self, name: str) -> None:
+        hosted = self.hosted.pop(name)
+        self._fingerprints.pop(name, None)
+        for session in [s for s in self.sessions.values() if s.server == name]:
+            session.end()
+        await hosted.stop()
+
+    async def stop(self) -> None:
+        for name in list(self.hosted):
+            await self._stop_server(name)
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/health":
+            await _json(send, 200, {"status": "ok"})
+            return
+        match = _PATH_RE.match(path)
+        if match is None:
+            await _json(send, 404, {"error": "not_found", "detail": "Use /servers/<name>/mcp."})
+            return
+        headers = dict(scope["headers"])
+        if not hmac.compare_digest(headers.get(_KEY_HEADER, b""), self._key):
+            detail = f"The stdio runner wants {RUNNER_KEY_HEADER}."
+            await _json(send, 401, {"error": "unauthorized", "detail": detail})
+            return
+        name = match["name"]
+        hosted = self.hosted.get(name)
+        if hosted is None:
+            await _rpc_error(send, 404, None, INVALID_REQUEST, f"No stdio server named {name!r} runs here.")
+            return
+        version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
+        session_id = headers.get(b"mcp-session-id", b"").decode("latin-1")
+        if version and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            body = await _read_body(receive)
+            await _rpc_error(
+                send, 400, _request_id(body), UNSUPPORTED_PROTOCOL_VERSION,
+                "This server speaks the initialize handshake.",
+                data={"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": version},
+            )
+        elif session_id:
+            await self._existing_session(name, session_id, scope, receive, send)
+        elif scope["method"] == "POST":
+            await self._new_session(name, hosted, scope, receive, send)
+        else:
+            await _rpc_error(send, 400, None, INVALID_REQUEST, "Bad Request: Missing session ID.")
+
+    async def _existing_session(
+        self, name: str, session_id: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        session = self.sessions.get(session_id)
+        if session is None or session.server != name:
+            await _rpc_error(send, 404, None, INVALID_REQUEST, "Session not found.")
+            return
+        await session.transport.handle_request(scope, receive, send)
+        if session.transport.is_terminated:
+            session.end()
+
+    async def _new_session(
+        self, name: str, hosted: HostedServer, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        body = await _read_body(receive)
+        request_id = _request_id(body)
+        if not _is_initialize(body):
+            await _rpc_error(send, 400, request_id, INVALID_REQUEST, "Bad Request: Missing session ID.")
+            return
+        session_id = uuid.uuid4().hex
+        try:
+            supervisor = hosted.open(session_id)
+        except AtCapacity as exc:
+            await _rpc_error(send, 503, request_id, INTERNAL_ERROR, str(exc))
+            return
+        transport = StreamableHTTPServerTransport(
+            mcp_session_id=session_id, idle_timeout=SESSION_IDLE_SECONDS
+        )
+        session = Session(id=session_id, server=name, transport=transport, supervisor=supervisor)
+        self.sessions[session_id] = session
+        assert self._tg is not None
+        await self._tg.start(self._serve_session, session, hosted)
+        await transport.handle_request(scope, _replay(body), send)
+
+    async def _serve_session(self, session: Session, hosted: HostedServer, *, task_status: Any) -> None:
+        """Bridge one session's messages to its process until the session ends."""
+        frontend = session.frontend = _SessionFrontend(session)
+        supervisor = session.supervisor
+        supervisor.frontends.add(frontend)
+        try:
+            with session.scope:
+                async with session.transport.connect() as (read, write), anyio.create_task_group() as tg:
+                    task_status.started()
+                    tg.start_soon(_pump, frontend, write)
+                    idle = session.transport.idle_scope or anyio.CancelScope()
+                    # A DELETE (terminate) closes the read stream under the loop: the session's end.
+                    with idle, suppress(anyio.ClosedResourceError, anyio.EndOfStream):
+                        async for item in read:
+                            if not isinstance(item, Exception):
+                                await _to_process(session, frontend, item.message)
+                    tg.cancel_scope.cancel()
+        except Exception:  # one session's failure must not take the runner (and every process) down
+            logger.exception("stdio session failed", extra={"server": session.server})
+        finally:
+            with anyio.CancelScope(shield=True):
+                supervisor.frontends.discard(frontend)
+                if supervisor.child is not None:
+                    await supervisor.child.forget(frontend)
+                self.sessions.pop(session.id, None)
+                with suppress(Exception):
+                    await session.transport.terminate()
+                await hosted.close(session.id)
+
+
+async def _to_process(session: Session, frontend: _SessionFrontend, message: JSONRPCMessage) -> None:
+    try:
+        child = await session.supervisor.ready_child(timeout=READY_WAIT_SECONDS)
+        await child.send(frontend, message)
+    except (NotRunning, ChildGone) as exc:
+        if not isinstance(message, JSONRPCRequest):
+            return
+        detail = str(exc) if isinstance(exc, NotRunning) else f"The stdio server {session.server!r} exited."
+        frontend.deliver(
+            JSONRPCError(jsonrpc="2.0", id=message.id, error=ErrorData(code=INTERNAL_ERROR, message=detail)),
+            message.id,
+        )
+        if message.method == "initialize":
+            # Nothing was established: end the session (and, isolated, its process slot, which
+            # would otherwise count against max_processes) once the error is on its way.
+            await anyio.sleep(INITIALIZE_FAILED_GRACE_SECONDS)
+            session.end()
+
+
+async def _pump(frontend: _SessionFrontend, write: Any) -> None:
+    with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+        async with frontend.receive:
+            async for message in frontend.receive:
+                await write.send(message)
+
+
+def _read_configuration() -> tuple[dict[str, StdioCommand], dict[str, str]]:
+    close_old_connections()
+    return selectors.stdio_commands()
+
+
+def _report(reports: list[Any], broken: dict[str, str]) -> None:
+    close_old_connections()
+    services.record_stdio_statuses(reports=reports, broken=broken)
+
+
+# --- small HTTP helpers -------------------------------------------------------------------------
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return b""
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _request_id(body: bytes) -> Any:
+    payload = _parsed(body)
+    return payload.get("id") if isinstance(payload, dict) else None
+
+
+def _is_initialize(body: bytes) -> bool:
+    payload = _parsed(body)
+    return isinstance(payload, dict) and payload.get("method") == "initialize" and "id" in payload
+
+
+async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _rpc_error(send: Send, status: int, request_id: Any, code: int, message: str,
+                     data: dict[str, Any] | None = None) -> None:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    await _json(send, status, {"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+# --- the process ------------------------------------------------------------------------------
+
+
+async def serve(*, host: str, port: int, key: str) -> None:
+    """Run the runner until SIGTERM or SIGINT; every process it started is stopped before it returns."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the runner handles signals itself, so its processes are stopped first
+
+    runner = Runner(key=key)
+    server = _Server(uvicorn.Config(runner, host=host, port=port, lifespan="off", log_level="warning",
+                                    access_log=False))
+
+    async def _signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.info("stdio runner stopping", extra={"signal": signal.Signals(signum).name})
+                server.should_exit = True
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_signals)
+        tg.start_soon(runner.run, tg)
+        logger.info("stdio runner listening", extra={"host": host, "port": port})
+        await server.serve()
+        with anyio.CancelScope(shield=True):
+            await runner.stop()
+        tg.cancel_scope.cancel()
+    logger.info("stdio runner stopped")
