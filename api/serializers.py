@@ -17,7 +17,7 @@ from tokens.models import Token
 from tokens.snippets import mcp_url
 from tokens.ttl import parse_ttl
 from upstreams.models import UpstreamServer
-from upstreams.selectors import server_transports
+from upstreams.selectors import server_summary, server_transports
 from upstreams.url import redacted_url
 
 _DURATION_SCHEMA = {
@@ -207,6 +207,7 @@ class MintedTokenSerializer(TokenSerializer):
 class ServerSerializer(serializers.ModelSerializer):
     mcp_url = serializers.SerializerMethodField()
     upstream_url = serializers.SerializerMethodField()
+    stdio = serializers.SerializerMethodField()
 
     class Meta:
         model = UpstreamServer
@@ -218,6 +219,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "pin_tools",
             "mcp_url",
             "upstream_url",
+            "stdio",
             "forward_identity",
             "identity_header",
             "created_at",
@@ -237,10 +239,37 @@ class ServerSerializer(serializers.ModelSerializer):
         }
     )
     def get_upstream_url(self, server: UpstreamServer) -> str | None:
-        request = self.context.get("request")
-        if request is None or not can_read_console(request.user):
+        if not self._reader() or server.is_stdio:
             return None
         return redacted_url(server.url)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "A stdio server's command, environment names (never values), isolation and "
+            "the stdio runner's last report; staff and auditors only, null for HTTP servers.",
+        }
+    )
+    def get_stdio(self, server: UpstreamServer) -> dict[str, object] | None:
+        if not self._reader() or not server.is_stdio:
+            return None
+        summary = server_summary(server=server)
+        status = summary.stdio
+        return {
+            "command": server.command,
+            "env_names": summary.env_names,
+            "cwd": server.cwd,
+            "isolation": server.isolation,
+            "max_processes": server.max_processes,
+            "state": status.state if status else "not reported",
+            "processes": status.processes if status else 0,
+            "last_error": status.last_error if status else "",
+        }
+
+    def _reader(self) -> bool:
+        request = self.context.get("request")
+        return request is not None and can_read_console(request.user)
 
 
 class SessionSerializer(serializers.ModelSerializer):

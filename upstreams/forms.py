@@ -88,12 +88,12 @@ def _stdio_fields() -> dict[str, forms.Field]:
         ),
         "cwd": forms.CharField(label="Working directory (stdio)", required=False, max_length=500),
         "isolation": forms.ChoiceField(
-            label="Isolation (stdio)", choices=[(i, i) for i in ISOLATIONS], initial="shared",
+            label="Isolation (stdio)", choices=[(i, i) for i in ISOLATIONS], initial="shared", required=False,
             help_text="shared: one process serves every session; session: one process per MCP session.",
         ),
         "max_processes": forms.IntegerField(
             label="Max processes (stdio, session isolation)", min_value=1, max_value=MAX_PROCESSES_LIMIT,
-            initial=DEFAULT_MAX_PROCESSES,
+            initial=DEFAULT_MAX_PROCESSES, required=False,
         ),
     }
 
@@ -106,6 +106,12 @@ class _StdioFieldsMixin(forms.Form):
             return parse_env_lines(self.cleaned_data.get("env", "").splitlines())
         except GatehouseError as exc:
             raise ValidationError(exc.detail) from exc
+
+    def clean_isolation(self) -> str:
+        return self.cleaned_data.get("isolation") or "shared"
+
+    def clean_max_processes(self) -> int:
+        return self.cleaned_data.get("max_processes") or DEFAULT_MAX_PROCESSES
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -26,8 +26,10 @@ import asyncio
 import itertools
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from contextlib import suppress
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -59,6 +61,7 @@ STDERR_DRAIN_SECONDS = 1.0
 # A stderr line is logged and kept this long at most.
 STDERR_LINE_LIMIT = 300
 _HANDSHAKE_ID = 0
+_GUARD = str(Path(__file__).with_name("orphan_guard.py"))
 CLIENT_INFO = {"name": "gatehouse-stdio-runner", "version": "1.0"}
 
 
@@ -99,8 +102,10 @@ class Child:
     async def run(self) -> None:
         """Run the process until it exits (or the caller is cancelled: then it is stopped)."""
         argv = self.command.argv
+        # Through the orphan guard: the process dies with the runner even if the runner is killed.
+        guard = ["-I", _GUARD, str(os.getpid()), *argv]  # -I: the guard needs nothing but stdlib
         params = StdioServerParameters(
-            command=argv[0], args=list(argv[1:]), env=dict(self.command.env), cwd=self.command.cwd or None
+            command=sys.executable, args=guard, env=dict(self.command.env), cwd=self.command.cwd or None
         )
         read_fd, write_fd = os.pipe()
         errlog = os.fdopen(write_fd, "w")

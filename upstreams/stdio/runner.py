@@ -72,6 +72,8 @@ SESSION_IDLE_SECONDS = 3600.0
 # process, which other sessions may share).
 SESSION_QUEUE = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024
+# Open HTTP requests get this long to finish once the runner stops.
+SHUTDOWN_GRACE_SECONDS = 5
 # A session whose initialize failed is ended this long after the error was queued for it.
 INITIALIZE_FAILED_GRACE_SECONDS = 1.0
 
@@ -117,17 +119,20 @@ class Runner:
         self._fingerprints: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
         self._tg: TaskGroup | None = None
+        self._stopping = False
 
     # --- the loop: follow the configuration, report states ------------------------------------
 
     async def run(self, task_group: TaskGroup) -> None:
         self._tg = task_group
-        while True:
+        while not self._stopping:
             try:
                 commands, broken = await anyio.to_thread.run_sync(_read_configuration)
             except Exception:  # the database is down: keep serving what runs, try again
                 logger.exception("stdio runner cannot read the server configuration")
             else:
+                if self._stopping:
+                    return
                 await self._apply(commands)
                 reports = [hosted.status() for hosted in self.hosted.values()]
                 try:
@@ -156,6 +161,7 @@ class Runner:
         await hosted.stop()
 
     async def stop(self) -> None:
+        self._stopping = True
         for name in list(self.hosted):
             await self._stop_server(name)
 
@@ -375,12 +381,16 @@ async def serve(*, host: str, port: int, key: str) -> None:
 
     runner = Runner(key=key)
     server = _Server(uvicorn.Config(runner, host=host, port=port, lifespan="off", log_level="warning",
-                                    access_log=False))
+                                    access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS))
 
     async def _signals() -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 logger.info("stdio runner stopping", extra={"signal": signal.Signals(signum).name})
+                # Processes first: that ends their sessions' open streams, so the HTTP server
+                # has nothing left to wait for.
+                with anyio.CancelScope(shield=True):
+                    await runner.stop()
                 server.should_exit = True
                 return
 
