@@ -17,7 +17,8 @@ def test_supergateway_lists_and_calls_a_stdio_servers_tools(register_stdio, stdi
                                                             supergateway_bin, tmp_path):
     register_stdio("desktop")
     token = make_token({"desktop": ["echo", "pid"]})
-    args = [supergateway_bin, "--streamableHttp", stdio_gateway.mcp("desktop"), "--oauth2Bearer", token.secret]
+    url = stdio_gateway.mcp("desktop")
+    args = [supergateway_bin, "--streamableHttp", url, "--oauth2Bearer", token.secret]
     client = StdioClient([*args, "--logLevel", "none"], stderr_path=tmp_path / "supergateway.log")
     try:
         init = client.initialize()
