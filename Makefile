@@ -19,7 +19,8 @@ install: $(VENV)/.installed
 
 # Prepare the data dir (generates the secret key on the very first run; settings never write),
 # migrate, create the first admin (its password is printed once, on the very first run), then
-# start web (`manage.py serve`), worker and beat from the Procfile. Ctrl-C stops all three.
+# start web (`manage.py serve`), worker, beat and the stdio runner from the Procfile. Ctrl-C
+# stops them all.
 # Snippets, token audience and allowed origins follow the port unless the public URL is set.
 run: export GATEHOUSE_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run: install

@@ -168,6 +168,11 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path, backend):
         # Worker and beat are up, beat keeps its schedule in the data dir.
         first.wait_for_log(r'"logger": "celery\.apps\.worker", "message": "celery@\S+ ready\."')
         first.wait_for_log(r'"logger": "celery\.beat", "message": "beat: Starting')
+        # So is the stdio runner, on the port after the web process's, answering its key only.
+        first.wait_for_log(r'"message": "stdio runner listening", "host": "127\.0\.0\.1", "port": (\d+)')
+        runner = first.url.rsplit(":", 1)[0] + f":{int(first.url.rsplit(':', 1)[1]) + 1}"
+        assert httpx.get(f"{runner}/health").json() == {"status": "ok"}
+        assert httpx.post(f"{runner}/servers/any/mcp", json={}).status_code == 401
         assert any(p.name.startswith("celerybeat-schedule") for p in data_dir.iterdir())
 
         # The access log line for the request with ?key= is JSON and masked; nothing raw leaks.
@@ -177,7 +182,7 @@ def test_make_run_serves_everything_and_ctrl_c_stops_it_all(tmp_path, backend):
         assert SIGNATURE not in first.log()
 
         started = ctrl_c(first)
-    assert len(started) >= 3  # honcho plus daphne, worker, beat
+    assert len(started) >= 4  # honcho plus daphne, worker, beat, stdio runner
     assert [pid for pid in started if alive(pid)] == []
     assert first.process.returncode != 0  # interrupted, as after Ctrl-C in a terminal
 

@@ -4,9 +4,9 @@
   README's way, sharing the test database, the gateway pointed at the runner
   (``GATEHOUSE_STDIO_RUNNER_URL``); this test process points there too (its sweeps DELETE
   sessions on the runner). Use with ``transactional_db``.
-- ``register_stdio(name, *args, env=, isolation=, max_processes=)``: registers a stdio server
-  running ``tests.support.stdio_server`` through the service (environment encrypted) and waits
-  until the runner reports it in the wanted state.
+- ``register_stdio(name, *args, env=, isolation=, max_processes=, command=)``: registers a stdio
+  server running ``tests.support.stdio_server`` (or ``command``) through the service (environment
+  encrypted) and waits until the runner reports it in the wanted state.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def register_stdio(stdio_gateway, transactional_db) -> Callable[..., object]:
     from upstreams import services
 
     def _register(name: str, *args: str, env: dict[str, str] | None = None, isolation: str = "shared",
-                  max_processes: int = 10, wait_for: tuple[str, ...] | None = None) -> object:
-        command = " ".join([*STDIO_SERVER, *args])
+                  max_processes: int = 10, wait_for: tuple[str, ...] | None = None,
+                  command: str | None = None) -> object:
+        command = command or " ".join([*STDIO_SERVER, *args])
         server = services.create_server(
             name=name, url="", transport="stdio", actor="tests",
             stdio=services.StdioSettings(

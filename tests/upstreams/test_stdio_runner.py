@@ -17,6 +17,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from gateway.services import expire_sessions
+from tests.gateway.conftest import CLIENTS_DIR
 from tests.gateway.drivers import sdk_client
 from tests.support.stdio_runner import wait_for_state
 from tokens.services import revoke_token
@@ -225,3 +226,32 @@ def test_the_runner_answers_only_requests_with_its_key(stdio_gateway, register_s
         answer = httpx.post(url, json=INITIALIZE, headers=headers, timeout=10)
         assert answer.status_code == 401
         assert answer.json()["error"] == "unauthorized"
+
+
+def test_a_stdio_server_from_npm_works_as_it_would_for_claude_desktop(
+    stdio_gateway, register_stdio, make_token, tmp_path
+):
+    """The reference filesystem server (TypeScript SDK, from npm): stricter than the Python SDK
+    about JSON-RPC (a ``"params": null`` request goes unanswered), so this catches what the
+    Python test server forgives."""
+    entry = CLIENTS_DIR / "node_modules" / "@modelcontextprotocol" / "server-filesystem" / "dist" / "index.js"
+    assert entry.exists(), "run make test-clients (npm ci --prefix tests/clients)"
+    (tmp_path / "note.txt").write_text("hello from a file")
+    register_stdio("files", command=f"node {entry} {tmp_path}", isolation="session")
+    token = make_token({"files": ["read_text_file", "list_directory"]})
+
+    async def run() -> tuple[set[str], str, str]:
+        # A request the process leaves unanswered would hang the client: fail instead.
+        with anyio.fail_after(30):
+            return await calls()
+
+    async def calls() -> tuple[set[str], str, str]:
+        async with sdk_client(stdio_gateway.mcp("files"), token=token.secret) as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            listing = await client.call_tool("list_directory", {"path": str(tmp_path)})
+            note = await client.call_tool("read_text_file", {"path": str(tmp_path / "note.txt")})
+            return tools, listing.content[0].text, note.content[0].text
+
+    tools, listing, note = anyio.run(run)
+    assert tools == {"read_text_file", "list_directory"}
+    assert "note.txt" in listing and note == "hello from a file"

@@ -62,6 +62,18 @@ STDERR_DRAIN_SECONDS = 1.0
 STDERR_LINE_LIMIT = 300
 _HANDSHAKE_ID = 0
 _GUARD = str(Path(__file__).with_name("orphan_guard.py"))
+# What a process gets of the runner's own environment, besides the SDK's HOME, PATH, USER,
+# LOGNAME, SHELL and TERM: how this host reaches the network (proxies, CA bundles) and its
+# locale. Never the rest: the runner's environment holds Gatehouse's own secrets.
+PASSED_VARIABLES = (
+    "LANG", "LC_ALL", "TZ", "TMPDIR",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+)
+
+
+def passed_environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in PASSED_VARIABLES if os.environ.get(name)}
 CLIENT_INFO = {"name": "gatehouse-stdio-runner", "version": "1.0"}
 
 
@@ -105,7 +117,8 @@ class Child:
         # Through the orphan guard: the process dies with the runner even if the runner is killed.
         guard = ["-I", _GUARD, str(os.getpid()), *argv]  # -I: the guard needs nothing but stdlib
         params = StdioServerParameters(
-            command=sys.executable, args=guard, env=dict(self.command.env), cwd=self.command.cwd or None
+            command=sys.executable, args=guard, env={**passed_environment(), **self.command.env},
+            cwd=self.command.cwd or None,
         )
         read_fd, write_fd = os.pipe()
         errlog = os.fdopen(write_fd, "w")
@@ -211,7 +224,7 @@ class Child:
             params, token = self._renumber_progress(frontend, message, new_id)
             self._pending[new_id] = (frontend, message.id, token)
             await self._write_message(
-                JSONRPCRequest(jsonrpc="2.0", id=new_id, method=message.method, params=params)
+                JSONRPCRequest(jsonrpc="2.0", id=new_id, method=message.method, **_params(params))
             )
         elif isinstance(message, JSONRPCNotification):
             if message.method == "notifications/initialized":
@@ -223,7 +236,7 @@ class Child:
                     return
                 params = {**(params or {}), "requestId": renumbered}
             await self._write_message(
-                JSONRPCNotification(jsonrpc="2.0", method=message.method, params=params)
+                JSONRPCNotification(jsonrpc="2.0", method=message.method, **_params(params))
             )
         # A response from a client answers a server-to-client request, which the runner never relays.
 
@@ -331,3 +344,9 @@ class Child:
 
 class HandshakeFailed(Exception):
     pass
+
+
+def _params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """``params`` only when there are any: ``"params": null`` is invalid JSON-RPC, and servers built
+    with the TypeScript SDK ignore a request that carries it."""
+    return {} if params is None else {"params": params}
