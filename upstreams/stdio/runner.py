@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import signal
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager, suppress
@@ -54,6 +55,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from upstreams import selectors, services
 from upstreams.stdio.child import ChildGone
 from upstreams.stdio.command import RUNNER_KEY_HEADER, StdioCommand
+from upstreams.stdio.report import ServerStatus
 from upstreams.stdio.supervisor import AtCapacity, HostedServer, NotRunning, Supervisor
 
 logger = logging.getLogger("gatehouse.stdio")
@@ -63,6 +65,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 POLL_SECONDS = 2.0
+# An unchanged state is rewritten this often (``StdioStatus`` rows older than 10 s read as "not
+# reported").
+HEARTBEAT_SECONDS = 4.0
 # How long a request waits for a (re)starting process before it is answered with an error.
 READY_WAIT_SECONDS = 15.0
 # A session nobody used for this long is ended (its process too): the gateway's own sweep
@@ -120,6 +125,10 @@ class Runner:
         self.sessions: dict[str, Session] = {}
         self._tg: TaskGroup | None = None
         self._stopping = False
+        # What each server's row last said and when it was written: unchanged rows are only
+        # rewritten as a heartbeat, so an idle runner costs the database one read per poll.
+        self._written: dict[str, tuple[ServerStatus, float]] = {}
+        self._database_down = False
 
     # --- the loop: follow the configuration, report states ------------------------------------
 
@@ -128,18 +137,31 @@ class Runner:
         while not self._stopping:
             try:
                 commands, broken = await anyio.to_thread.run_sync(_read_configuration)
-            except Exception:  # the database is down: keep serving what runs, try again
-                logger.exception("stdio runner cannot read the server configuration")
-            else:
                 if self._stopping:
                     return
                 await self._apply(commands)
-                reports = [hosted.status() for hosted in self.hosted.values()]
-                try:
-                    await anyio.to_thread.run_sync(_report, reports, broken)
-                except Exception:
-                    logger.exception("stdio runner cannot report server states")
+                await anyio.to_thread.run_sync(_report, self._due_reports(), broken)
+            except Exception:  # the database is down: keep serving what runs, try again
+                if not self._database_down:
+                    logger.exception("stdio runner cannot reach the database; processes keep running")
+                self._database_down = True
+            else:
+                if self._database_down:
+                    logger.warning("stdio runner reaches the database again")
+                self._database_down = False
             await anyio.sleep(POLL_SECONDS)
+
+    def _due_reports(self) -> list[ServerStatus]:
+        """The states that changed, and the unchanged ones whose heartbeat is due."""
+        now = time.monotonic()
+        due = []
+        for hosted in self.hosted.values():
+            status = hosted.status()
+            written = self._written.get(status.server)
+            if written is None or written[0] != status or now - written[1] >= HEARTBEAT_SECONDS:
+                due.append(status)
+                self._written[status.server] = (status, now)
+        return due
 
     async def _apply(self, commands: dict[str, StdioCommand]) -> None:
         assert self._tg is not None
@@ -299,7 +321,7 @@ def _read_configuration() -> tuple[dict[str, StdioCommand], dict[str, str]]:
     return selectors.stdio_commands()
 
 
-def _report(reports: list[Any], broken: dict[str, str]) -> None:
+def _report(reports: list[ServerStatus], broken: dict[str, str]) -> None:
     close_old_connections()
     services.record_stdio_statuses(reports=reports, broken=broken)
 
@@ -394,10 +416,15 @@ async def serve(*, host: str, port: int, key: str) -> None:
                 server.should_exit = True
                 return
 
+    async def _announce() -> None:
+        while not server.started:  # logged once the socket is bound, not before
+            await anyio.sleep(0.05)
+        logger.info("stdio runner listening", extra={"host": host, "port": port})
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(_signals)
         tg.start_soon(runner.run, tg)
-        logger.info("stdio runner listening", extra={"host": host, "port": port})
+        tg.start_soon(_announce)
         await server.serve()
         with anyio.CancelScope(shield=True):
             await runner.stop()

@@ -102,10 +102,11 @@ class Command(BaseCommand):
         path = server.client_path
         if server.is_stdio:
             env = ", ".join(sorted(stdio.env)) or "none"
+            pinned = "; tools pinned: approve them (approve_tools) once it runs" if server.pin_tools else ""
             self.stdout.write(
                 f"Added stdio server {server.name}: {parse_command(server.command)[0]} "
                 f"({server.isolation} isolation); environment: {env}; the stdio runner starts it "
-                f"(manage.py stdio_runner, in make run); clients use {path}"
+                f"(manage.py stdio_runner, in make run); clients use {path}{pinned}"
             )
             return
         offered = pinning_services.offer_current_tools(server=server) if server.pin_tools else 0
