@@ -23,6 +23,9 @@ install: $(VENV)/.installed
 # stops them all.
 # Snippets, token audience and allowed origins follow the port unless the public URL is set.
 run: export GATEHOUSE_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+# The stdio runner on the port after the web process's, for web and runner alike (not from each
+# process's own PORT: honcho gives every Procfile line a PORT of its own).
+run: export GATEHOUSE_STDIO_RUNNER_URL ?= http://127.0.0.1:$(shell expr $(PORT) + 1)
 run: install
 	$(PY) manage.py prepare_data_dir
 	$(PY) manage.py migrate --noinput

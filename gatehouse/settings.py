@@ -234,11 +234,9 @@ AUDIT_WEBHOOK_TIMEOUT_SECONDS = env.positive_float("GATEHOUSE_AUDIT_WEBHOOK_TIME
 
 # --- stdio servers (upstreams/stdio) ------------------------------------------------------------
 # Where the stdio runner (`manage.py stdio_runner`) listens and the gateway dials it; the runner
-# binds to this URL's host and port unless told otherwise. By default the port after the web
-# process's ($PORT + 1, so 8001), so two `make run`s on different ports do not collide.
-STDIO_RUNNER_URL = env.str(
-    "GATEHOUSE_STDIO_RUNNER_URL", default=f"http://127.0.0.1:{env.positive_int('PORT', default=8000) + 1}"
-).rstrip("/")
+# binds to this URL's host and port unless told otherwise. (`make run` sets it to the port after
+# the web process's, so two `make run`s on different ports do not collide.)
+STDIO_RUNNER_URL = env.str("GATEHOUSE_STDIO_RUNNER_URL", default="http://127.0.0.1:8001").rstrip("/")
 if urlsplit(STDIO_RUNNER_URL).scheme not in ("http", "https") or not urlsplit(STDIO_RUNNER_URL).hostname:
     raise ImproperlyConfigured("GATEHOUSE_STDIO_RUNNER_URL must be an http:// or https:// URL with a host.")
 # The runner answers only requests carrying this key. By default derived from the secret key
