@@ -7,6 +7,7 @@ as ``add_server --command`` would, hosted by ``manage.py stdio_runner`` and reac
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -162,6 +163,9 @@ def test_over_max_processes_a_new_session_gets_503_with_a_json_body(
     headers = {**HEADERS, "authorization": f"Bearer {token.secret}"}
     url = stdio_gateway.mcp("capped")
     with httpx.Client(timeout=30) as http:
+        # An initialize the runner refuses (no event-stream in Accept) takes no process slot.
+        refused = http.post(url, json=INITIALIZE, headers={**headers, "accept": "application/json"})
+        assert refused.status_code == 406 and "Accept" in refused.json()["error"]["message"]
         first = http.post(url, json=INITIALIZE, headers=headers)
         assert first.status_code == 200, first.text
         second = http.post(url, json=INITIALIZE, headers=headers)
@@ -255,3 +259,38 @@ def test_a_stdio_server_from_npm_works_as_it_would_for_claude_desktop(
     tools, listing, note = anyio.run(run)
     assert tools == {"read_text_file", "list_directory"}
     assert "note.txt" in listing and note == "hello from a file"
+
+
+def test_a_cancelled_call_is_answered_cancelled_at_once(stdio_gateway, register_stdio, make_token):
+    register_stdio("cancellable")
+    token = make_token({"cancellable": None})
+    url = stdio_gateway.mcp("cancellable")
+    headers = {**HEADERS, "authorization": f"Bearer {token.secret}"}
+    with httpx.Client(timeout=30) as http:
+        opened = http.post(url, json=INITIALIZE, headers=headers)
+        session = {**headers, "mcp-session-id": opened.headers["mcp-session-id"],
+                   "mcp-protocol-version": "2025-06-18"}
+        http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+
+    async def run() -> tuple[dict, float]:
+        arguments = {"steps": 100, "delay": 0.2}
+        call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+            "name": "slow_progress", "arguments": arguments, "_meta": {"progressToken": "t"}}}
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}
+        async with httpx.AsyncClient(timeout=30) as http, http.stream(
+            "POST", url, json=call, headers=session
+        ) as stream:
+            lines = stream.aiter_lines()
+            async for line in lines:  # the first progress report: the call runs
+                if line.startswith("data:") and "notifications/progress" in line:
+                    break
+            started = time.monotonic()
+            assert (await http.post(url, json=cancel, headers=session)).status_code == 202
+            with anyio.fail_after(5):
+                async for line in lines:
+                    if line.startswith("data:") and '"id":7' in line.replace(" ", ""):
+                        return json.loads(line[5:]), time.monotonic() - started
+        raise AssertionError("the stream ended without an answer to the cancelled call")
+
+    answer, waited = anyio.run(run)
+    assert answer["error"]["code"] == -32800 and waited < 2

@@ -9,10 +9,13 @@ Sessions sharing a process must never see each other's traffic, so a ``Child`` r
 crosses it: each request gets a fresh integer id (the answer is routed back under the session's
 own id), and a ``progressToken`` becomes ``gh-<that id>`` (progress goes back, under the
 session's token, to the stream of the request it belongs to). A ``notifications/cancelled``
-is translated the same way. Notifications not tied to a request (``list_changed``, log messages)
-go to every session. Requests from the server to clients (sampling, elicitation, roots) are not
-relayed: the runner advertises no client capabilities, and answers any such request with
-"method not found" (``ping`` is answered).
+is translated the same way, and answers the cancelled request "cancelled" at once (a late reply
+from the process is dropped). Notifications about the whole server (``list_changed``,
+``resources/updated``) go to every session; others not tied to a request (log messages) only
+when the process serves one session, since they may describe another session's work. Requests
+from the server to clients (sampling, elicitation, roots) are not relayed: the runner advertises
+no client capabilities, and answers any such request with "method not found" (``ping`` is
+answered).
 
 The process's stderr is read line by line: each line is logged (masked: environment values and
 anything credential-shaped) and the last one is kept; it is what the console shows when the
@@ -61,6 +64,15 @@ STDERR_DRAIN_SECONDS = 1.0
 # A stderr line is logged and kept this long at most.
 STDERR_LINE_LIMIT = 300
 _HANDSHAKE_ID = 0
+# JSON-RPC error code of a cancelled request, as the SDK's Streamable HTTP transport answers it.
+REQUEST_CANCELLED = -32800
+# Notifications about the server as a whole: every session of a shared process gets them. Any
+# other notification not tied to a request (log messages, say) may describe another session's
+# work, so it goes to a session only when it is the process's one session.
+SERVER_WIDE_NOTIFICATIONS = frozenset({
+    "notifications/tools/list_changed", "notifications/prompts/list_changed",
+    "notifications/resources/list_changed", "notifications/resources/updated",
+})
 _GUARD = str(Path(__file__).with_name("orphan_guard.py"))
 # What a process gets of the runner's own environment, besides the SDK's HOME, PATH, USER,
 # LOGNAME, SHELL and TERM: how this host reaches the network (proxies, CA bundles) and its
@@ -120,10 +132,11 @@ class Child:
             command=sys.executable, args=guard, env={**passed_environment(), **self.command.env},
             cwd=self.command.cwd or None,
         )
-        read_fd, write_fd = os.pipe()
-        errlog = os.fdopen(write_fd, "w")
+        read_fd, errlog = -1, None
         stderr_done = anyio.Event()
         try:
+            read_fd, write_fd = os.pipe()
+            errlog = os.fdopen(write_fd, "w")
             async with stdio_client(params, errlog=errlog) as (read, write):
                 errlog.close()  # the process holds its own copy: EOF on stderr means it is gone
                 async with anyio.create_task_group() as tg:
@@ -147,7 +160,7 @@ class Child:
         except OSError as exc:
             self.last_error = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
         finally:
-            if not errlog.closed:
+            if errlog is not None and not errlog.closed:
                 errlog.close()
             if read_fd >= 0:
                 os.close(read_fd)
@@ -159,9 +172,12 @@ class Child:
         self, read: ReadStream[SessionMessage | Exception], write: WriteStream[SessionMessage]
     ) -> None:
         params = {"protocolVersion": LATEST_HANDSHAKE_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}
-        await write.send(SessionMessage(JSONRPCRequest(
-            jsonrpc="2.0", id=_HANDSHAKE_ID, method="initialize", params=params
-        )))
+        try:
+            await write.send(SessionMessage(JSONRPCRequest(
+                jsonrpc="2.0", id=_HANDSHAKE_ID, method="initialize", params=params
+            )))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise HandshakeFailed("the process closed its input before initialize") from exc
         with anyio.move_on_after(STARTUP_SECONDS) as timer:
             async for item in read:
                 if isinstance(item, Exception):
@@ -171,13 +187,18 @@ class Child:
                     self.init_result = message.result
                     break
                 if isinstance(message, JSONRPCError) and message.id == _HANDSHAKE_ID:
-                    raise HandshakeFailed(f"the server refused initialize: {message.error.message}")
+                    # Servers echo what they refused (an API key, say): masked like stderr.
+                    refused = self.mask(message.error.message)
+                    raise HandshakeFailed(f"the server refused initialize: {refused}")
             else:
                 raise HandshakeFailed("the process exited before answering initialize")
         if timer.cancelled_caught:
             raise HandshakeFailed(f"no answer to initialize within {STARTUP_SECONDS:.0f}s")
         initialized = JSONRPCNotification(jsonrpc="2.0", method="notifications/initialized")
-        await write.send(SessionMessage(initialized))
+        try:
+            await write.send(SessionMessage(initialized))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            raise HandshakeFailed("the process closed its input after answering initialize") from exc
 
     async def _read_stderr(self, fd: int, done: anyio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -235,6 +256,7 @@ class Child:
                 if renumbered is None:
                     return
                 params = {**(params or {}), "requestId": renumbered}
+                self._finish_cancelled(renumbered)
             await self._write_message(
                 JSONRPCNotification(jsonrpc="2.0", method=message.method, **_params(params))
             )
@@ -262,6 +284,14 @@ class Child:
         token = f"gh-{new_id}"
         self._progress[token] = (frontend, meta["progressToken"], message.id)
         return {**(params or {}), "_meta": {**meta, "progressToken": token}}, token
+
+    def _finish_cancelled(self, new_id: int) -> None:
+        """A cancelled request gets no answer from the process (the spec says so), but the 2025
+        wire ends a request's stream only with one: answer "cancelled" now, drop a late reply."""
+        frontend, own_id, token = self._pending.pop(new_id)
+        self._progress.pop(token, None)
+        error = ErrorData(code=REQUEST_CANCELLED, message="Request cancelled")
+        frontend.deliver(JSONRPCError(jsonrpc="2.0", id=own_id, error=error), own_id)
 
     def _renumbered(self, frontend: Frontend, request_id: object) -> int | None:
         for new_id, (owner, own_id, _) in self._pending.items():
@@ -316,8 +346,10 @@ class Child:
                     relayed = message.model_copy(update={"params": {**params, "progressToken": own_token}})
                     frontend.deliver(relayed, own_id)
             elif message.method != "notifications/cancelled":
-                for frontend in list(self._frontends()):
-                    frontend.deliver(message, None)
+                frontends = list(self._frontends())
+                if message.method in SERVER_WIDE_NOTIFICATIONS or len(frontends) == 1:
+                    for frontend in frontends:
+                        frontend.deliver(message, None)
         else:
             answer: JSONRPCMessage = (
                 JSONRPCResponse(jsonrpc="2.0", id=message.id, result={}) if message.method == "ping"

@@ -176,8 +176,10 @@ class Runner:
                 logger.info("stdio server hosted", extra={"server": name, "isolation": command.isolation})
 
     async def _stop_server(self, name: str) -> None:
-        hosted = self.hosted.pop(name)
+        hosted = self.hosted.pop(name, None)
         self._fingerprints.pop(name, None)
+        if hosted is None:  # a signal's stop and a configuration change met
+            return
         for session in [s for s in self.sessions.values() if s.server == name]:
             session.end()
         await hosted.stop()
@@ -245,10 +247,23 @@ class Runner:
         if not _is_initialize(body):
             await _rpc_error(send, 400, request_id, INVALID_REQUEST, "Bad Request: Missing session ID.")
             return
+        headers = dict(scope["headers"])
+        accept = headers.get(b"accept", b"").decode("latin-1")
+        if not headers.get(b"content-type", b"").startswith(b"application/json") or not all(
+            kind in accept for kind in ("application/json", "text/event-stream")
+        ):
+            # Refused here, before a process slot is taken (the SDK transport would refuse it too,
+            # but only after the session and its process exist).
+            await _rpc_error(send, 406, request_id, INVALID_REQUEST, "Send Content-Type: application/json "
+                             "and Accept: application/json, text/event-stream.")
+            return
+        if self.hosted.get(name) is not hosted:  # disabled or changed while the body arrived
+            await _rpc_error(send, 404, request_id, INVALID_REQUEST, f"No stdio server {name!r} runs here.")
+            return
         session_id = uuid.uuid4().hex
         try:
             supervisor = hosted.open(session_id)
-        except AtCapacity as exc:
+        except (AtCapacity, NotRunning) as exc:
             await _rpc_error(send, 503, request_id, INTERNAL_ERROR, str(exc))
             return
         transport = StreamableHTTPServerTransport(
@@ -258,7 +273,18 @@ class Runner:
         self.sessions[session_id] = session
         assert self._tg is not None
         await self._tg.start(self._serve_session, session, hosted)
-        await transport.handle_request(scope, _replay(body), send)
+        status: list[int] = []
+
+        async def watched(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await transport.handle_request(scope, _replay(body), watched)
+        finally:
+            if status[:1] != [200]:  # refused or failed: no session was established
+                session.end()
 
     async def _serve_session(self, session: Session, hosted: HostedServer, *, task_status: Any) -> None:
         """Bridge one session's messages to its process until the session ends."""
@@ -401,6 +427,9 @@ async def serve(*, host: str, port: int, key: str) -> None:
         def capture_signals(self) -> Iterator[None]:
             yield  # the runner handles signals itself, so its processes are stopped first
 
+    # The SDK's stdio client logs a stdout line it cannot parse whole; the line may hold an
+    # environment value. The runner logs the fact itself, without the line (``Child._pump``).
+    logging.getLogger("mcp.client.stdio").setLevel(logging.CRITICAL)
     runner = Runner(key=key)
     server = _Server(uvicorn.Config(runner, host=host, port=port, lifespan="off", log_level="warning",
                                     access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS))

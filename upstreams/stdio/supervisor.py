@@ -58,6 +58,7 @@ class Supervisor:
         # The sessions this slot serves: a restarted process serves them too.
         self.frontends: set[Frontend] = set()
         self._scope: anyio.CancelScope | None = None
+        self._cancelled = False
         self.stopped = anyio.Event()
 
     async def run(self) -> None:
@@ -65,14 +66,22 @@ class Supervisor:
         failures = 0
         try:
             with anyio.CancelScope() as self._scope:
+                if self._cancelled:  # stopped before it ran
+                    return
                 while True:
                     child = Child(self.command, frontends=lambda: self.frontends)
                     self.child = child
                     started = time.monotonic()
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(self._mark_running, child)
-                        await child.run()
-                        tg.cancel_scope.cancel()
+                    try:
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(self._mark_running, child)
+                            await child.run()
+                            tg.cancel_scope.cancel()
+                    except Exception as exc:  # never into the runner's task group
+                        # (out of file descriptors, say): a failed start, retried with the backoff.
+                        logger.exception("stdio process failed", extra={"server": self.command.server})
+                        why = f"the runner could not run it: {type(exc).__name__}"
+                        child.last_error = child.last_error or why
                     ran = child.ready.is_set()
                     self.last_error = child.last_error or ("the process exited" if ran else "")
                     failures = 0 if ran and time.monotonic() - started >= STABLE_SECONDS else failures + 1
@@ -93,9 +102,14 @@ class Supervisor:
         await child.ready.wait()
         self.state = "running"
 
-    async def stop(self) -> None:
+    def cancel(self) -> None:
+        """Start stopping (the process is stopped in the background; ``stop`` waits for it)."""
+        self._cancelled = True
         if self._scope is not None:
             self._scope.cancel()
+
+    async def stop(self) -> None:
+        self.cancel()
         with anyio.CancelScope(shield=True):
             await self.stopped.wait()
 
@@ -134,6 +148,7 @@ class HostedServer:
         self._last_error = ""
         self._idle_state: State = "idle"
         self._restarts = 0
+        self._stopped = False
         if command.isolation == "shared":
             self._shared = self._start()
 
@@ -143,7 +158,10 @@ class HostedServer:
         return supervisor
 
     def open(self, session_id: str) -> Supervisor:
-        """The process slot that serves a new session. Raises ``AtCapacity``."""
+        """The process slot that serves a new session. Raises ``AtCapacity``, or ``NotRunning``
+        once the server was stopped (disabled, or changed: the runner hosts it anew)."""
+        if self._stopped:
+            raise NotRunning(f"The stdio server {self.command.server!r} was stopped.")
         if self._shared is not None:
             return self._shared
         if len(self._sessions) >= self.command.max_processes:
@@ -164,8 +182,12 @@ class HostedServer:
             await supervisor.stop()
 
     async def stop(self) -> None:
+        """Stop every process it owns, all at once (each may take seconds to exit)."""
+        self._stopped = True
         supervisors = [s for s in (self._shared, *self._sessions.values()) if s is not None]
         self._sessions.clear()
+        for supervisor in supervisors:
+            supervisor.cancel()
         for supervisor in supervisors:
             await supervisor.stop()
 
