@@ -121,7 +121,6 @@ class Runner:
     def __init__(self, *, key: str) -> None:
         self._key = key.encode()
         self.hosted: dict[str, HostedServer] = {}
-        self._fingerprints: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
         self._tg: TaskGroup | None = None
         self._stopping = False
@@ -166,18 +165,17 @@ class Runner:
     async def _apply(self, commands: dict[str, StdioCommand]) -> None:
         assert self._tg is not None
         for name in list(self.hosted):
-            if commands.get(name) is None or commands[name].fingerprint != self._fingerprints[name]:
+            wanted = commands.get(name)
+            if wanted is None or wanted.fingerprint != self.hosted[name].command.fingerprint:
                 logger.info("stdio server stopped (disabled, removed or changed)", extra={"server": name})
                 await self._stop_server(name)
         for name, command in commands.items():
             if name not in self.hosted:
                 self.hosted[name] = HostedServer(command, self._tg)
-                self._fingerprints[name] = command.fingerprint
                 logger.info("stdio server hosted", extra={"server": name, "isolation": command.isolation})
 
     async def _stop_server(self, name: str) -> None:
         hosted = self.hosted.pop(name, None)
-        self._fingerprints.pop(name, None)
         if hosted is None:  # a signal's stop and a configuration change met
             return
         for session in [s for s in self.sessions.values() if s.server == name]:
@@ -217,7 +215,7 @@ class Runner:
         if version and version not in HANDSHAKE_PROTOCOL_VERSIONS:
             body = await _read_body(receive)
             await _rpc_error(
-                send, 400, _request_id(body), UNSUPPORTED_PROTOCOL_VERSION,
+                send, 400, _request_id(_parsed(body)), UNSUPPORTED_PROTOCOL_VERSION,
                 "This server speaks the initialize handshake.",
                 data={"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": version},
             )
@@ -243,8 +241,9 @@ class Runner:
         self, name: str, hosted: HostedServer, scope: Scope, receive: Receive, send: Send
     ) -> None:
         body = await _read_body(receive)
-        request_id = _request_id(body)
-        if not _is_initialize(body):
+        payload = _parsed(body)
+        request_id = _request_id(payload)
+        if not _is_initialize(payload):
             await _rpc_error(send, 400, request_id, INVALID_REQUEST, "Bad Request: Missing session ID.")
             return
         headers = dict(scope["headers"])
@@ -390,13 +389,11 @@ def _parsed(body: bytes) -> Any:
         return None
 
 
-def _request_id(body: bytes) -> Any:
-    payload = _parsed(body)
+def _request_id(payload: Any) -> Any:
     return payload.get("id") if isinstance(payload, dict) else None
 
 
-def _is_initialize(body: bytes) -> bool:
-    payload = _parsed(body)
+def _is_initialize(payload: Any) -> bool:
     return isinstance(payload, dict) and payload.get("method") == "initialize" and "id" in payload
 
 
