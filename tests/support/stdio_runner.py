@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -63,15 +64,20 @@ def stdio_gateway(django_db_setup, django_db_blocker, tmp_path_factory) -> Itera
         settings.STDIO_RUNNER_URL = previous
 
 
-def wait_for_state(name: str, states: tuple[str, ...], *, timeout: float = 30.0) -> object:
-    """The ``StdioStatus`` of ``name`` once the runner reports one of ``states``."""
+def wait_for_state(name: str, states: tuple[str, ...], *, timeout: float = 30.0,
+                   where: Callable[[Any], bool] = lambda status: True) -> object:
+    """The ``StdioStatus`` of ``name`` once the runner reports one of ``states`` (and ``where`` holds).
+
+    The runner reports every few seconds, so a row already in the wanted state may still be the
+    report from before the event a test caused: ``where`` waits for the report that shows it.
+    """
     from upstreams.models import StdioStatus
 
     deadline = time.monotonic() + timeout
     status = None
     while time.monotonic() < deadline:
         status = StdioStatus.objects.filter(server__name=name).first()
-        if status is not None and status.state in states:
+        if status is not None and status.state in states and where(status):
             return status
         time.sleep(0.1)
     raise AssertionError(f"stdio server {name} never reached {states}; last report: "
