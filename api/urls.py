@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import SimpleRouter
 
 from api import views
+from api.token_exchange import TokenExchangeView
 
 router = SimpleRouter(trailing_slash=True, use_regex_path=False)
 router.register("tokens", views.TokenViewSet, basename="api-token")
@@ -16,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("token-exchange/", TokenExchangeView.as_view(), name="api-token-exchange"),
     path("", include(router.urls)),
     # Anything else, even a path with a newline in it, gets the JSON 404.
     re_path(r"^[\s\S]*$", views.NotFoundView.as_view(), name="api-not-found"),

@@ -293,6 +293,9 @@ TOKEN_DEFAULT_TTL = timedelta(
 TOKEN_MAX_TTL = timedelta(seconds=env.positive_int("GATEHOUSE_TOKEN_MAX_TTL_SECONDS", default=90 * 86400))
 TOKEN_ALLOW_NEVER_EXPIRES = env.bool("GATEHOUSE_TOKEN_ALLOW_NEVER_EXPIRES", default=False)
 TOKEN_LEEWAY_SECONDS = env.int("GATEHOUSE_TOKEN_LEEWAY_SECONDS", default=30)
+# Trusted issuers (tokens/issuers/keys.py): a token with a kid not in the cached key set refetches
+# the provider's JWKS at most this often per issuer, so made-up kids cannot flood the provider.
+ISSUER_KEYS_REFETCH_SECONDS = env.positive_float("GATEHOUSE_ISSUER_KEYS_REFETCH_SECONDS", default=10.0)
 
 # --- Gateway --------------------------------------------------------------------------------
 TOKEN_RATE = env.rate("GATEHOUSE_TOKEN_RATE", default="600/m")
@@ -335,7 +338,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_RATES": {"apikey": env.rate("GATEHOUSE_API_RATE", default="120/m")},
+    "DEFAULT_THROTTLE_RATES": {
+        "apikey": env.rate("GATEHOUSE_API_RATE", default="120/m"),
+        # Per client address at /api/v1/token-exchange/, which needs no key.
+        "token_exchange": env.rate("GATEHOUSE_TOKEN_EXCHANGE_RATE", default="60/m"),
+    },
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

@@ -32,7 +32,12 @@ from gateway import ratelimit, sessions
 from gateway.credentials import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.errors import BadRequest, InsufficientScope, Refusal, Unauthorized, UnknownServer
 from tokens.assertions import identity_header
-from tokens.exceptions import AuthenticationFailed, IdentityAssertionPresented, TokenRevoked
+from tokens.exceptions import (
+    AuthenticationFailed,
+    ExternalTokenRefused,
+    IdentityAssertionPresented,
+    TokenRevoked,
+)
 from tokens.services import AuthenticatedToken, authenticate_token, mark_token_used
 from upstreams.target import UpstreamTarget, enabled_target
 from upstreams.transports import Transport
@@ -131,6 +136,8 @@ def authenticate(credential: Credential | None) -> AuthenticatedToken:
         refusal = Unauthorized(exc.detail, presented=True)
         if isinstance(exc, IdentityAssertionPresented):  # one of ours, sent back: audited by name
             refusal.reason = "identity_assertion_presented"
+        elif isinstance(exc, ExternalTokenRefused):  # a trusted issuer's JWT: why, by name
+            refusal.reason = f"external_{exc.reason}"
         raise refusal from exc
     _tokens.put(key, token)
     return token

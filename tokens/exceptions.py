@@ -83,3 +83,22 @@ class AmbiguousTokenReference(GatehouseError):
     """More than one token matches that display prefix; use the full jti."""
 
     code = "ambiguous"
+
+
+class ExternalTokenRefused(AuthenticationFailed):
+    """A token from an external issuer that Gatehouse does not accept; ``reason`` names why.
+
+    The reason is a short code audit rows carry (``wrong_audience``, ``rule_unmet``, …); the
+    message says it in words, with the issuer's public metadata but never the token.
+    """
+
+    def __init__(self, message: str, *, reason: str, issuer: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.issuer = issuer
+
+
+class IssuerNotFound(GatehouseError):
+    """No trusted issuer has that name."""
+
+    code = "not_found"

@@ -300,3 +300,9 @@ class ApiKey(models.Model):
     @property
     def display_prefix(self) -> str:
         return f"gthk_{self.key_id}_…"
+
+
+# Trusted issuers live in their own module; imported here so Django registers them with this app.
+from tokens.issuers.models import DeniedSubject, TrustedIssuer  # noqa: E402
+
+__all__ = ["ApiKey", "DeniedSubject", "SigningKey", "Token", "TrustedIssuer"]

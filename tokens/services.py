@@ -32,6 +32,7 @@ from tokens.exceptions import (
     TokenSignatureInvalid,
     TokenUnknown,
 )
+from tokens.issuers import direct
 from tokens.models import IDENTITY_ASSERTION_TYP, RETIRED_KEY_MIN_SECONDS, SigningKey, Token
 from tokens.scope import TokenScope
 from upstreams.models import UpstreamServer
@@ -227,8 +228,13 @@ def issue_token(
     actor: str,
     api_key_id: int | None = None,
     client_ip: str | None = None,
+    provenance: dict[str, object] | None = None,
 ) -> IssuedToken:
-    """Mint a token. ``ttl=None`` means never expires (only when settings allow it)."""
+    """Mint a token. ``ttl=None`` means never expires (only when settings allow it).
+
+    ``provenance`` goes into the ``token.issued`` row: how a token not minted by a person came
+    to be (a token exchange names the issuer, subject and the subject token's jti).
+    """
     name = name.strip()
     if not name:
         raise InvalidTokenRequest("A token needs a name.")
@@ -251,6 +257,7 @@ def issue_token(
                 "scope": scope.to_mapping(),
                 "expires_at": issued.token.expires_at.isoformat() if issued.token.expires_at else None,
                 "api_key_id": api_key_id,
+                **(provenance or {}),
             },
         )
     return issued
@@ -428,15 +435,20 @@ def _is_identity_assertion(raw: str) -> bool:
 
 
 def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
-    """Verify a ``gth_`` token completely: signature, claims, then its row in the database.
+    """Verify a credential completely: signature, claims, then its row in the database.
 
-    The row must be usable (``Token.liveness``: not revoked, rotated out or expired) and its
-    owner active.
+    A ``gth_`` token is checked against our keys; a JWT of a trusted issuer allowed direct use
+    against that issuer's keys and rules (``tokens.issuers.direct``), and stands for a row of its
+    own. Either way the row must be usable (``Token.liveness``: not revoked, rotated out or
+    expired) and its owner active.
     """
     raw_token = (raw_token or "").strip()
     if not raw_token.startswith(TOKEN_PREFIX) or len(raw_token) > 8192:
         if _is_identity_assertion(raw_token):
             raise IdentityAssertionPresented(IDENTITY_ASSERTION_REFUSAL)
+        if direct.is_direct_candidate(raw_token):
+            external = direct.direct_token_row(raw_token)
+            return _usable(external, subject=external.owner.get_username())
         raise TokenMalformed("Gatehouse tokens start with gth_.")
     claims = _verify_signature(raw_token[len(TOKEN_PREFIX):])
     jti = claims.get("jti")
@@ -454,6 +466,11 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
     )
     if row is None:
         raise TokenUnknown()
+    return _usable(row, subject=claims.get("sub"))
+
+
+def _usable(row: Token, *, subject: object) -> AuthenticatedToken:
+    """The verdict on a token's row: the liveness rule, then its owner (still active, still ``sub``)."""
     liveness = row.liveness(timezone.now())
     if liveness == Token.Liveness.REVOKED:
         raise TokenRevoked("The token has been revoked.", since=row.revoked_at)
@@ -461,7 +478,7 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
         raise TokenRevoked("The token was rotated and its grace period is over.", since=row.grace_until)
     if liveness == Token.Liveness.EXPIRED:
         raise TokenExpired()
-    if not row.owner.is_active or row.owner.get_username() != claims.get("sub"):
+    if not row.owner.is_active or row.owner.get_username() != subject:
         raise TokenRevoked("The token's owner is no longer active.")
     return AuthenticatedToken(
         token_id=row.pk,

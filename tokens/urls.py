@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from tokens import api_key_views, views
+from tokens import api_key_views, issuer_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("tokens/", views.token_list, name="console-tokens"),
@@ -13,5 +13,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="console-token-revoke"),
     path("api-keys/", api_key_views.api_key_list, name="console-api-keys"),
     path("api-keys/new/", api_key_views.api_key_create, name="console-api-key-create"),
+    path("issuers/", issuer_views.issuer_list, name="console-issuers"),
+    path("issuers/new/", issuer_views.issuer_create, name="console-issuer-create"),
+    path("issuers/<slug:name>/", issuer_views.issuer_detail, name="console-issuer-detail"),
+    path("issuers/<slug:name>/<slug:action>/", issuer_views.issuer_action, name="console-issuer-action"),
     path("api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke, name="console-api-key-revoke"),
 ]

@@ -53,11 +53,13 @@ def test_mint_operation_has_request_and_response_examples(db):
 
 def test_every_error_response_uses_the_error_shape(db):
     for path, operations in schema(Client())["paths"].items():
+        # Token exchange speaks OAuth: RFC 6749 §5.2 errors, which its clients expect.
+        shape = "/OAuthError" if path == "/api/v1/token-exchange/" else "/Error"
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
                 if status.startswith(("4", "5")):
                     ref = response["content"]["application/json"]["schema"]["$ref"]
-                    assert ref.endswith("/Error"), (path, method, status)
+                    assert ref.endswith(shape), (path, method, status)
 
 
 def test_docs_load_their_assets_from_this_server(db):
