@@ -18,7 +18,9 @@ from tokens.scope import TokenScope
 from tokens.services import IssuedToken, issue_token
 from upstreams.models import UpstreamServer
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.stdio_runner"]
+pytest_plugins = [
+    "tests.support.fixtures", "tests.support.stdio_runner", "tests.support.oidc", "tests.support.issuers",
+]
 
 
 _DB_FIXTURES = frozenset({"db", "transactional_db", "django_db_setup"})

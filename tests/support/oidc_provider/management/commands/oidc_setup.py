@@ -1,0 +1,36 @@
+"""``oidc_setup users FILE`` creates the users; ``oidc_setup client ID SECRET URI...`` a client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand, CommandParser
+from oauth2_provider.models import Application
+
+
+class Command(BaseCommand):
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("what", choices=["users", "client"])
+        parser.add_argument("values", nargs="*")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        values = options["values"]
+        if options["what"] == "users":
+            for name, user in json.loads(Path(values[0]).read_text()).items():
+                account, _ = User.objects.get_or_create(username=name)
+                account.set_password(user["password"])
+                account.save()
+            return
+        client_id, secret, *redirect_uris = values
+        Application.objects.update_or_create(
+            client_id=client_id,
+            defaults={
+                "name": client_id, "client_secret": secret, "client_type": Application.CLIENT_CONFIDENTIAL,
+                "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+                "redirect_uris": " ".join(redirect_uris), "skip_authorization": True,
+                "algorithm": Application.RS256_ALGORITHM, "hash_client_secret": False,
+            },
+        )
