@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.http import HttpRequest
@@ -30,13 +31,26 @@ def _request_fields(request: HttpRequest | None) -> dict[str, Any]:
     }
 
 
+def _method(user: Any) -> str:
+    """``oidc`` for a sign-in through the identity provider, ``password`` otherwise."""
+    return "oidc" if getattr(user, "backend", "").endswith(".OidcBackend") else "password"
+
+
 def on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    method = _method(user)
+    detail = {"method": method, **({"issuer": settings.OIDC_ISSUER} if method == "oidc" else {})}
     record(event=events.CONSOLE_LOGIN, actor=user.get_username(), owner=user.get_username(),
-           status=200, **_request_fields(request))
+           status=200, detail=detail, **_request_fields(request))
 
 
 def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
                     **kwargs: Any) -> None:
+    if credentials.get("method") == "oidc":  # sent by gatehouse/oidc_login.py, with its reason
+        record(event=events.CONSOLE_LOGIN_FAILED, outcome=AuditEvent.Outcome.DENIED, status=401,
+               detail={"method": "oidc", "issuer": settings.OIDC_ISSUER,
+                       "reason": credentials.get("reason", "")},
+               **_request_fields(request))
+        return
     # People type their password into the username box: an unknown name is not recorded.
     username = str(credentials.get("username", ""))[:_USERNAME_MAX]
     user_model = get_user_model()

@@ -18,7 +18,11 @@ API_KEY_PREFIX = "gthk_"
 MASK = "***"
 
 # Query parameters (and cookies) whose value is a credential whatever it looks like.
-CREDENTIAL_PARAMS = frozenset({"key", "api_key", "apikey", "access_token", "token", "sessionid"})
+# ``code`` is an OAuth authorization code (the console's OIDC callback): single-use, still a secret.
+CREDENTIAL_PARAMS = frozenset({
+    "key", "api_key", "apikey", "access_token", "token", "sessionid", "code", "id_token", "subject_token",
+    "client_secret",
+})
 
 _GTH_RE = re.compile(r"gth_[A-Za-z0-9_.\-]+")
 _API_KEY_RE = re.compile(r"gthk_[A-Za-z0-9_\-]+")

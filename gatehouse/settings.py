@@ -28,6 +28,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gatehouse.data_dir import SECRET_KEY_FILENAME, read_secret_key
 from gatehouse.environment import StrictEnv
+from gatehouse.oidc_discovery import is_provider_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -322,6 +323,39 @@ ALLOWED_ORIGINS = env.list("GATEHOUSE_ALLOWED_ORIGINS", default=[PUBLIC_URL])
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Console sign-in with OpenID Connect (gatehouse/oidc_login.py), on when GATEHOUSE_OIDC_ISSUER is
+# set. The provider's endpoints come from its discovery document, read on first use, not here.
+OIDC_ISSUER = env.str("GATEHOUSE_OIDC_ISSUER", default="")
+OIDC_RP_CLIENT_ID = env.str("GATEHOUSE_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("GATEHOUSE_OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SCOPES = env.str("GATEHOUSE_OIDC_SCOPES", default="openid email profile")
+OIDC_RP_SIGN_ALGO = env.choice("GATEHOUSE_OIDC_SIGN_ALGO", default="RS256", choices=["RS256", "ES256"])
+OIDC_NAME = env.str("GATEHOUSE_OIDC_NAME", default="SSO")
+OIDC_USERNAME_CLAIM = env.str("GATEHOUSE_OIDC_USERNAME_CLAIM", default="email")
+OIDC_GROUPS_CLAIM = env.str("GATEHOUSE_OIDC_GROUPS_CLAIM", default="groups")
+OIDC_ADMIN_GROUPS = env.list("GATEHOUSE_OIDC_ADMIN_GROUPS", default=[])
+OIDC_AUDITOR_GROUPS = env.list("GATEHOUSE_OIDC_AUDITOR_GROUPS", default=[])
+# Off: no password sign-in anywhere (console and Django admin); only the OIDC button.
+LOCAL_LOGIN = env.bool("GATEHOUSE_LOCAL_LOGIN", default=True)
+if OIDC_ISSUER:
+    if not is_provider_url(OIDC_ISSUER):
+        raise ImproperlyConfigured("GATEHOUSE_OIDC_ISSUER must be https (http only to a loopback address).")
+    for _name, _value in (("GATEHOUSE_OIDC_CLIENT_ID", OIDC_RP_CLIENT_ID),
+                          ("GATEHOUSE_OIDC_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET)):
+        if not _value:
+            raise ImproperlyConfigured(f"Set {_name}: GATEHOUSE_OIDC_ISSUER turns OIDC sign-in on.")
+    INSTALLED_APPS.append("mozilla_django_oidc")
+elif not LOCAL_LOGIN:
+    raise ImproperlyConfigured(
+        "GATEHOUSE_LOCAL_LOGIN=false needs GATEHOUSE_OIDC_ISSUER: nobody could sign in."
+    )
+AUTHENTICATION_BACKENDS = ["gatehouse.oidc_login.LocalPasswordBackend"] + (
+    ["gatehouse.oidc_login.OidcBackend"] if OIDC_ISSUER else []
+)
+OIDC_AUTHENTICATE_CLASS = "gatehouse.oidc_login.OidcStartView"
+OIDC_CALLBACK_CLASS = "gatehouse.oidc_login.OidcCallbackView"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+OIDC_TIMEOUT = 10
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -1,100 +1,46 @@
-"""A provider's discovery document and signing keys, fetched over HTTPS and cached per process.
+"""A trusted issuer's signing keys, cached per process (fetching is ``gatehouse/oidc_discovery``'s).
 
 Numbers: a key set is reused for ``KEYS_FRESH_SECONDS`` (1 h); a token whose ``kid`` is not in
 it triggers one refetch, at most every ``GATEHOUSE_ISSUER_KEYS_REFETCH_SECONDS`` (10 s) per
 issuer, so a provider's key rotation is picked up on the first token signed with the new key
 while a flood of made-up kids costs the provider one request per 10 s. At most ``MAX_ISSUERS``
-key sets (64) of at most ``MAX_KEYS`` keys (100) each, documents of at most 256 KiB, 5 s per
-fetch, no redirects. Only ``https`` URLs, or ``http`` to a loopback address (a provider on the
-same host, tests).
+key sets (64) of at most ``MAX_KEYS`` keys (100) each.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import jwt
 from django.conf import settings
 
+from gatehouse.oidc_discovery import ProviderUnavailable, discover, fetch_json, is_provider_url
 from tokens.exceptions import InvalidTokenRequest
+
+__all__ = ["KeyCache", "ProviderKey", "ProviderUnavailable", "check_provider_url", "discover_jwks_uri",
+           "provider_keys"]
 
 KEYS_FRESH_SECONDS = 3600.0
 MAX_ISSUERS = 64
 MAX_KEYS = 100
-MAX_DOCUMENT_BYTES = 256 * 1024
-FETCH_TIMEOUT_SECONDS = 5.0
-
-
-class ProviderUnavailable(Exception):
-    """The provider's discovery document or key set could not be fetched or read."""
 
 
 def check_provider_url(url: str, *, what: str = "issuer URL") -> str:
     """``url`` if it is https, or http to a loopback host; else ``InvalidTokenRequest``."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return url
-    raise InvalidTokenRequest(f"The {what} must be https (http only to a loopback address): {url!r}.")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _get_json(url: str) -> dict[str, Any]:
-    check_provider_url(url, what="provider URL")
-    try:
-        with (
-            httpx.Client(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            if response.status_code != 200:
-                raise ProviderUnavailable(f"{url} answered {response.status_code}.")
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise ProviderUnavailable(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes.")
-    except httpx.HTTPError as exc:
-        raise ProviderUnavailable(f"{url} could not be reached ({type(exc).__name__}).") from exc
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise ProviderUnavailable(f"{url} did not answer JSON.") from exc
-    if not isinstance(document, dict):
-        raise ProviderUnavailable(f"{url} did not answer a JSON object.")
-    return document
+    if not is_provider_url(url):
+        raise InvalidTokenRequest(f"The {what} must be https (http only to a loopback address): {url!r}.")
+    return url
 
 
 def discover_jwks_uri(issuer: str) -> str:
-    """The ``jwks_uri`` from ``ISSUER/.well-known/openid-configuration``, checked.
-
-    The document must name exactly this issuer (OpenID Connect Discovery §4.3): a provider that
-    says it is someone else is not trusted as this one.
-    """
-    document = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
-    if document.get("issuer") != issuer:
-        raise ProviderUnavailable(
-            f"The discovery document names the issuer {document.get('issuer')!r}, not {issuer!r}."
-        )
-    jwks_uri = document.get("jwks_uri")
+    """The ``jwks_uri`` of ``issuer``'s discovery document (which must name exactly it)."""
+    jwks_uri = discover(issuer).get("jwks_uri")
     if not isinstance(jwks_uri, str):
         raise ProviderUnavailable("The discovery document has no jwks_uri.")
-    return check_provider_url(jwks_uri, what="jwks_uri")
+    return jwks_uri
 
 
 @dataclass(frozen=True)
@@ -151,7 +97,7 @@ class KeyCache:
             return entry.keys.get(kid)
         entry.attempted_at = now
         try:
-            keys = _parse_keys(_get_json(jwks_uri))
+            keys = _parse_keys(fetch_json(jwks_uri))
         except ProviderUnavailable:
             if kid in entry.keys:
                 return entry.keys[kid]
