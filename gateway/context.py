@@ -14,7 +14,7 @@ from typing import Any
 
 from audit import events
 from audit.services import record_later
-from gatehouse.secrets_mask import token_display_prefix
+from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
 from gateway import metrics
 from gateway.admission import Admission
 from gateway.credentials import Credential
@@ -104,7 +104,7 @@ class Context:
         if token is not None:
             actor, jti, owner = token.display_prefix, token.jti, token.owner_username
         else:
-            actor = token_display_prefix(self.credential.raw) if self.credential else "anonymous"
+            actor = _unverified_actor(self.credential.raw) if self.credential else "anonymous"
             jti, owner = "", ""
         return AuditSubject(
             actor=actor,
@@ -147,3 +147,12 @@ class Context:
 def _id_key(request_id: Any) -> str:
     """A JSON-RPC id as a set key: ``1`` and ``"1"`` are different ids."""
     return json.dumps(request_id)
+
+
+def _unverified_actor(raw: str) -> str:
+    """Who a refused credential claims to be, for its audit row: a ``gth_`` token's display
+    prefix; a bare JWT (a trusted issuer's, or a stranger's) only as such, since its ``jti`` is
+    not ours and would look like one of our prefixes."""
+    if not raw.startswith(TOKEN_PREFIX) and raw.count(".") == 2:
+        return "external-jwt"
+    return token_display_prefix(raw)

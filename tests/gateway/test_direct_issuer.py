@@ -84,6 +84,8 @@ def test_a_cut_off_subject_and_a_revoked_row_are_refused_on_the_next_request(dir
     time.sleep(0.6)  # the gateway reuses a good verdict for 0.5 s at most
     refused = _post_initialize(direct_gw.mcp("demo"), token)
     assert refused.status_code == 401 and "cut off" in refused.json()["detail"]
+    denied = wait_for_event(event="auth.denied", detail__reason="external_subject_denied")
+    assert denied.actor == "external-jwt" and token not in str(denied.detail)
 
     services.restore_subject(issuer=issuer, subject=CI_SUBJECT, actor="tests")
     fresh = ci_provider.id_token(user="ci-bot", client_id=CI_CLIENT[0], client_secret=CI_CLIENT[1])
