@@ -8,7 +8,7 @@ export PORT
 # python, celery and honcho (in the Procfile too) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test lint browser test-clients
+.PHONY: install run test lint browser test-clients bench
 
 $(VENV)/.installed: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -66,3 +66,15 @@ lint: install
 	  echo "mypy"; $(VENV)/bin/mypy || status=1; \
 	  echo "lint-imports"; $(VENV)/bin/lint-imports || status=1; \
 	  if [ $$status -ne 0 ]; then echo "make lint: FAILED" >&2; fi; exit $$status
+
+# What Gatehouse adds to each MCP call, against direct, nginx and a bare token-checking proxy
+# (bench/gateway/run.py; README "Performance"). Starts and stops everything it needs; PostgreSQL
+# and Redis are used when they answer (BENCH_DATABASE_URL, BENCH_REDIS_URL). BENCH_ARGS=--quick
+# for a short run.
+BENCH_ARGS ?=
+bench: install
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light) >/dev/null; \
+	  else echo "nginx missing: install it (apt-get install nginx-light) to bench against it" >&2; fi; }
+	$(PY) -m bench.gateway.run $(BENCH_ARGS)

@@ -115,9 +115,16 @@ def _insert_without_ids(rows: list[AuditEvent]) -> None:
         )
 
 
+# One log line per gateway request at INFO: the access line (``gatehouse.access``). The audit rows
+# every forwarded request also gets (stored all the same) are logged at DEBUG.
+_PER_REQUEST = frozenset({events.MCP_REQUEST, events.MCP_TOOL_CALL})
+
+
 def _emit(rows: list[AuditEvent]) -> None:
     for row in rows:
-        logger.info(row.event, extra={"audit": log_fields(row)})
+        level = logging.DEBUG if row.event in _PER_REQUEST else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(level, row.event, extra={"audit": log_fields(row)})
 
 
 def log_fields(row: AuditEvent) -> dict[str, Any]:

@@ -26,7 +26,8 @@ def ready(request: HttpRequest) -> JsonResponse:
     fails readiness only when ``GATEHOUSE_READY_REQUIRES_SWEEPS`` is set. ``stdio`` (when stdio
     servers are registered) is each one's state as the stdio runner reports it ("not reported"
     when no runner does): shown, never failing readiness, since one failing tool server does not
-    make this instance unfit to serve the others.
+    make this instance unfit to serve the others. ``hot_path`` says whether this process admits
+    requests from its caches or, because it cannot follow the change feed, from the database.
     """
     checks = check_readiness()
     failed = [name for name, result in checks.items() if result != "ok"]
@@ -35,6 +36,7 @@ def ready(request: HttpRequest) -> JsonResponse:
         failed += [name for name, result in background.items() if result != "ok"]
     body: dict[str, object] = {"status": "unavailable" if failed else "ok", "checks": checks,
                                "background": background}
+    body["hot_path"] = _hot_path()
     stdio = _stdio_states()
     if stdio:
         body["stdio"] = stdio
@@ -44,6 +46,14 @@ def ready(request: HttpRequest) -> JsonResponse:
     # A failure is logged when it begins (gatehouse.readiness), not by Django on every probe.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+def _hot_path() -> str:
+    """``cached`` while this process's gateway caches answer (``gateway.hot``); otherwise
+    ``database (…)`` and why: every request is checked against the database (correct, slower)."""
+    from gateway.hot import mode
+
+    return mode()
 
 
 def _stdio_states() -> dict[str, str]:

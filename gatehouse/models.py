@@ -13,3 +13,20 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at.isoformat()}"
+
+
+class Change(models.Model):
+    """One change the gateway's per-process caches must forget (``gatehouse.changes``).
+
+    Written in the transaction of the change itself, so a committed revocation always has its
+    row; every gateway process reads rows newer than the last it saw, every 50 ms.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # What changed: a kind of ``gatehouse.changes.KINDS``; ``key`` names which one ("" = all).
+    kind = models.CharField(max_length=16)
+    key = models.CharField(max_length=200, blank=True, default="")
+    at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key or '*'} at {self.at.isoformat()}"

@@ -112,6 +112,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "gatehouse.urls"
 ASGI_APPLICATION = "gatehouse.asgi.application"
+# What ``manage.py serve`` runs it under (README "Performance" says which to choose).
+ASGI_SERVER = env.choice("GATEHOUSE_ASGI_SERVER", default="daphne", choices=["daphne", "uvicorn"])
 
 TEMPLATES = [
     {

@@ -1,34 +1,34 @@
-"""Admission: everything the gateway must know from the database before it forwards a request.
+"""Admission: everything the gateway must know before it forwards a request.
 
-``admit`` runs once per request in one ``sync_to_async`` hop: per-IP limit, token check (through
-``authenticate_token``, the only verifier), per-token limit, server scope, the upstream server's
-configuration and, when the request names a session, its binding.
+``admit`` states the rules once: per-IP limit, token check (``authenticate_token``, the only
+verifier, behind its cache), per-token limit, server scope, the upstream server's configuration
+and, when the request names a session, its binding. ``admit_fast`` runs it first on the event
+loop against the per-process caches of ``gateway.hot`` (no database, no thread hop), and on any
+miss once more in one ``sync_to_async`` hop against the database, which fills the caches. What
+the caches may hold and why they never admit what the database would refuse is in ``gateway.hot``.
 
-Speed, measured in ``bench/gateway``: the hop runs on a small dedicated thread pool whose database
-connections stay open (reconnecting per request cost more than the rest of the check), and a
-token's successful verdict is reused for at most ``VERDICT_TTL`` seconds in this process (the
-server's row is read every time, ``upstreams.target.enabled_target``: a cached row id goes stale
-when a server is re-created). That
-keeps the promise that a revocation reaches new requests and open streams within 1 s on
-every instance, without two queries and a signature check on every request of a busy token.
+Speed, measured by ``make bench`` (``bench/gateway``, README "Performance"): the hop runs on a
+small dedicated thread pool whose database connections stay open (reconnecting per request cost
+more than the rest of the check). Last-used and last-seen times are noted in memory and written
+by the change follower in one batch every 5 s, never on the request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
-from django.utils import timezone
 
-from gateway import ratelimit, sessions
+from gatehouse import changes
+from gateway import hot, ratelimit, sessions
 from gateway.credentials import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.errors import BadRequest, InsufficientScope, Refusal, Unauthorized, UnknownServer
 from tokens.assertions import identity_header
@@ -38,17 +38,11 @@ from tokens.exceptions import (
     IdentityAssertionPresented,
     TokenRevoked,
 )
-from tokens.services import AuthenticatedToken, authenticate_token, mark_token_used
+from tokens.services import AuthenticatedToken, authenticate_token, mark_tokens_used
 from upstreams.target import UpstreamTarget, enabled_target
 from upstreams.transports import Transport
 
 T = TypeVar("T")
-
-# mark_token_used already throttles in SQL; this keeps even that UPDATE off most requests.
-_MARK_USED_EVERY = 60.0
-_marked: dict[int, float] = {}
-_marked_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class Admission:
@@ -62,7 +56,6 @@ class Admission:
 # Threads of this pool keep their database connection between calls.
 DB_THREADS = 8
 _db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="gateway-db")
-VERDICT_TTL = 0.5
 
 
 def _on_pool_connection(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
@@ -95,79 +88,120 @@ def run_db(func: Callable[..., T], /, **kwargs: Any) -> Awaitable[T]:
     return SyncToAsync(_on_pool_connection, thread_sensitive=False, executor=_db_pool)(func, kwargs)
 
 
-class _Verdicts:
-    """A tiny thread-safe TTL cache of successful answers (never of refusals)."""
-
-    def __init__(self, *, ttl: float, max_size: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_size = max_size
-        self._items: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            found = self._items.get(key)
-        if found is None or time.monotonic() - found[0] > self.ttl:
-            return None
-        return found[1]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            if len(self._items) >= self.max_size:
-                self._items.clear()
-            self._items[key] = (time.monotonic(), value)
+def _refusal_of(exc: AuthenticationFailed) -> Unauthorized:
+    refusal = Unauthorized(exc.detail, presented=True)
+    if isinstance(exc, IdentityAssertionPresented):  # one of ours, sent back: audited by name
+        refusal.reason = "identity_assertion_presented"
+    elif isinstance(exc, ExternalTokenRefused):  # a trusted issuer's JWT: why, by name
+        refusal.reason = f"external_{exc.reason}"
+    return refusal
 
 
-_tokens = _Verdicts(ttl=VERDICT_TTL)
+class _Miss(Exception):
+    """A cache had no answer: admission goes to the database."""
 
 
-def authenticate(credential: Credential | None) -> AuthenticatedToken:
-    if credential is None:
-        raise Unauthorized(presented=False)
-    if len(credential.raw) > MAX_CREDENTIAL_LENGTH:
-        raise Unauthorized("The token is too long to be a Gatehouse token.", presented=True)
-    key = hashlib.sha256(credential.raw.encode()).hexdigest()
-    cached: AuthenticatedToken | None = _tokens.get(key)
-    if cached is not None and (cached.expires_at is None or cached.expires_at > timezone.now()):
-        return cached
-    try:
-        token = authenticate_token(raw_token=credential.raw)
-    except AuthenticationFailed as exc:
-        refusal = Unauthorized(exc.detail, presented=True)
-        if isinstance(exc, IdentityAssertionPresented):  # one of ours, sent back: audited by name
-            refusal.reason = "identity_assertion_presented"
-        elif isinstance(exc, ExternalTokenRefused):  # a trusted issuer's JWT: why, by name
-            refusal.reason = f"external_{exc.reason}"
-        raise refusal from exc
-    _tokens.put(key, token)
-    return token
+# Keyed by the raw credential's SHA-256 (never the credential itself), forgotten by jti.
+_verdicts: hot.HotCache[str, AuthenticatedToken] = hot.cache("token verdicts", kind=changes.TOKEN)
+_targets: hot.HotCache[str, UpstreamTarget] = hot.cache("upstream targets", kind=changes.SERVER)
+_bindings: hot.HotCache[str, sessions.Bound] = hot.cache("session bindings", kind=changes.SESSION)
 
 
-def _mark_used(token_id: int) -> None:
-    now = time.monotonic()
-    with _marked_lock:
-        if now - _marked.get(token_id, -_MARK_USED_EVERY) < _MARK_USED_EVERY:
-            return
-        _marked[token_id] = now
-    mark_token_used(token_id=token_id)
+class Lookups:
+    """Where admission's three answers come from: here, the per-process caches (``gateway.hot``);
+    a miss raises ``_Miss``. ``DatabaseLookups`` asks the database and fills the caches."""
+
+    def token(self, credential: Credential) -> AuthenticatedToken:
+        found = _verdicts.get(_digest(credential))
+        if found is None:
+            raise _Miss
+        return found
+
+    def server(self, name: str) -> UpstreamTarget | None:
+        found = _targets.get(name)
+        if found is None:
+            raise _Miss
+        return found
+
+    def session(self, session_id: str) -> sessions.Bound | None:
+        found = _bindings.get(session_id)
+        if found is None:
+            raise _Miss
+        return found
+
+
+class DatabaseLookups(Lookups):
+    def __init__(self) -> None:
+        # Read before any lookup: an answer that raced a change is not cached (``hot``).
+        self.epoch = hot.epoch()
+
+    def token(self, credential: Credential) -> AuthenticatedToken:
+        try:
+            token = authenticate_token(raw_token=credential.raw)
+        except AuthenticationFailed as exc:
+            raise _refusal_of(exc) from exc
+        _verdicts.put(_digest(credential), token, tag=token.jti, seen_epoch=self.epoch,
+                      until=token.usable_until)
+        return token
+
+    def server(self, name: str) -> UpstreamTarget | None:
+        target = enabled_target(name)
+        if target is not None:
+            _targets.put(name, target, tag=name, seen_epoch=self.epoch)
+        return target
+
+    def session(self, session_id: str) -> sessions.Bound | None:
+        bound = sessions.load_binding(session_id)
+        if bound is not None and bound.active:
+            _bindings.put(session_id, bound, tag=bound.id, seen_epoch=self.epoch)
+        return bound
+
+
+def _digest(credential: Credential) -> str:
+    return hashlib.sha256(credential.raw.encode()).hexdigest()
+
+
+class Limits:
+    """One request's rate-limit hits, counted once however many lookups admission takes."""
+
+    def __init__(self, client_ip: str | None) -> None:
+        self.client_ip = client_ip or ""
+        self._ip = self._token = False
+
+    def hit_ip(self) -> None:
+        if not self._ip:
+            self._ip = True
+            ratelimit.hit(bucket="ip", key=self.client_ip, rate=settings.IP_RATE)
+
+    def hit_token(self, jti: str) -> None:
+        if not self._token:
+            self._token = True
+            ratelimit.hit(bucket="token", key=jti, rate=settings.TOKEN_RATE)
 
 
 def admit(
     *,
-    client_ip: str | None,
+    limits: Limits,
     credential: Credential | None,
     server_name: str | None,
     session_id: str | None,
     transport: Transport,
+    lookups: Lookups,
 ) -> Admission:
     """Admit a request to ``transport``'s endpoint, or raise the ``Refusal`` that answers it.
 
-    A refusal raised once the token is known names it (and the server), so its audit row does.
+    The rules, stated once; ``lookups`` says where the answers come from (caches on the event
+    loop, or the database on the gateway's threads). A refusal raised once the token is known
+    names it (and the server), so its audit row does.
     """
-    ratelimit.hit(bucket="ip", key=client_ip or "", rate=settings.IP_RATE)
-    token = authenticate(credential)
+    limits.hit_ip()
+    if credential is None:
+        raise Unauthorized(presented=False)
+    if len(credential.raw) > MAX_CREDENTIAL_LENGTH:
+        raise Unauthorized("The token is too long to be a Gatehouse token.", presented=True)
+    token = lookups.token(credential)
     try:
-        ratelimit.hit(bucket="token", key=token.jti, rate=settings.TOKEN_RATE)
+        limits.hit_token(token.jti)
         name = server_name or token.scope.only_server()
         if name is None:
             raise BadRequest(
@@ -175,7 +209,7 @@ def admit(
             )
         if not token.scope.allows_server(name):
             raise InsufficientScope(f"This token is not scoped to the server {name!r}.")
-        server = enabled_target(name)
+        server = lookups.server(name)
         if server is None:
             raise UnknownServer(f"No enabled upstream server named {name!r}.")
         if server.transport.endpoint_name != transport.name:
@@ -186,16 +220,63 @@ def admit(
             )
         binding = None
         if session_id:
-            binding = sessions.find_binding(
-                session_id=session_id, token=token, server_id=server.id, transport=server.transport.name
+            binding = sessions.check_binding(
+                lookups.session(session_id[:64]), token=token, server_id=server.id,
+                transport=server.transport.name,
             )
-        _mark_used(token.token_id)
+            hot.touch_session(binding.id)
+        hot.note_token_used(token.token_id)
     except Refusal as refusal:
         refusal.with_subject(token=token, server=server_name or token.scope.only_server() or "")
         raise
     # Usually a cache hit: no signing, no query (``tokens.assertions``).
     identity = identity_header(token=token, server=server, session_id=binding.id if binding else "")
     return Admission(token=token, server=server, binding=binding, identity=identity)
+
+
+async def admit_fast(
+    *,
+    client_ip: str | None,
+    credential: Credential | None,
+    server_name: str | None,
+    session_id: str | None,
+    transport: Transport,
+) -> Admission:
+    """``admit`` from the caches on the event loop; on any miss, once more from the database."""
+    hot.ensure_following(run_db, flush_noted)
+    limits = Limits(client_ip)
+    asked: dict[str, Any] = {"limits": limits, "credential": credential, "server_name": server_name,
+             "session_id": session_id, "transport": transport}
+    try:
+        return admit(**asked, lookups=_CACHED)
+    except _Miss:
+        return await run_db(_admit_from_database, asked=asked)
+
+
+def _admit_from_database(*, asked: dict[str, Any]) -> Admission:
+    return admit(**asked, lookups=DatabaseLookups())
+
+
+_CACHED = Lookups()
+
+
+async def flush_noted() -> None:
+    """Write what requests noted (sessions' last-seen, tokens' last-used) in one hop."""
+    touched, used = hot.take_noted()
+    if not (touched or used):
+        return
+    try:
+        await run_db(_write_noted, touched=touched, used=used)
+    except BaseException:
+        hot.put_back(touched, used)
+        raise
+
+
+def _write_noted(*, touched: dict[str, datetime], used: dict[int, datetime]) -> None:
+    if touched:
+        sessions.touch_many(touched)
+    if used:
+        mark_tokens_used(used)
 
 
 @dataclass(frozen=True)

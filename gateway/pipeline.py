@@ -1,8 +1,9 @@
 """The opening every gateway flow shares, stated once, and the ASGI wrapper that answers refusals.
 
 A request gets in through ``admit_request``: cheap header checks first (browser ``Origin``, the
-method, a declared ``Content-Length``), then the credential, then one database hop (``admit``:
-limits, token, scope, server, session), then the bounded body. What differs between endpoints
+method, a declared ``Content-Length``), then the credential, then admission (``admit_fast``:
+limits, token, scope, server, session; from the per-process caches of ``gateway.hot``, or on a
+miss in one database hop), then the bounded body. What differs between endpoints
 is data, an ``Endpoint``: its transport, its methods, where its session id comes from, whether
 a session is required, whether a declared length is checked. A refusal at any step is a
 ``Refusal``; ``asgi_app`` turns whatever a flow raises into its audited answer (``refuse``).
@@ -19,7 +20,7 @@ from django.conf import settings
 
 from gatehouse.database import UNAVAILABLE_ERRORS
 from gateway import metrics
-from gateway.admission import admit, run_db
+from gateway.admission import admit_fast
 from gateway.context import Context
 from gateway.credentials import extract_credential, query_param
 from gateway.errors import (
@@ -90,8 +91,7 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
     if endpoint.check_length:
         check_declared_length(incoming)
     ctx.credential = extract_credential(incoming.headers, incoming.query_string)
-    ctx.admission = await run_db(
-        admit,
+    ctx.admission = await admit_fast(
         client_ip=incoming.client_ip,
         credential=ctx.credential,
         server_name=incoming.server_name,

@@ -7,21 +7,19 @@ These are plain sync functions; the ASGI layer calls them through one ``sync_to_
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 
 from django.utils import timezone
 
 from audit import events
 from audit.services import record_later
+from gatehouse import changes
 from gatehouse.secrets_mask import mask_secrets
 from gateway.errors import SessionNotFound, UpstreamUnavailable
 from gateway.models import UPSTREAM_SESSION_ID_MAX, SessionBinding
 from tokens.services import AuthenticatedToken
-
-# last_seen_at is written at most this often per session, to keep writes off the hot path.
-TOUCH_INTERVAL = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -36,34 +34,67 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def find_binding(*, session_id: str, token: AuthenticatedToken, server_id: int, transport: str) -> Binding:
-    """The active binding for this token and server; ``SessionNotFound`` for anything else.
+@dataclass(frozen=True)
+class Bound:
+    """A session's row as admission judges it (and ``gateway.hot`` caches it while active)."""
 
-    Unknown, ended, foreign-token and other-server sessions all look the same to the client.
-    """
+    id: str
+    token_id: int
+    server_id: int
+    transport: str
+    status: str
+    upstream_session_id: str
+    protocol_version: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == SessionBinding.Status.ACTIVE
+
+
+def load_binding(session_id: str) -> Bound | None:
+    """The session's row, or None: one indexed query."""
     row = (
         SessionBinding.objects.filter(pk=session_id[:64])
-        .only("id", "token_id", "server_id", "status", "transport", "upstream_session_id",
-              "protocol_version", "last_seen_at")
+        .only("id", "token_id", "server_id", "status", "transport", "upstream_session_id", "protocol_version")
         .first()
     )
     if row is None:
-        raise _not_found("unknown")
-    if row.token_id != token.token_id:
-        raise _not_found("foreign_token")
-    if row.server_id != server_id or row.transport != transport:
-        raise _not_found("other_server")
-    if row.status != SessionBinding.Status.ACTIVE:
-        raise _not_found(f"ended:{row.status}")
-    now = timezone.now()
-    if row.last_seen_at < now - TOUCH_INTERVAL:
-        SessionBinding.objects.filter(pk=row.pk).update(last_seen_at=now)
-    return Binding(
-        id=row.pk,
-        upstream_session_id=row.upstream_session_id,
+        return None
+    return Bound(
+        id=row.pk, token_id=row.token_id, server_id=row.server_id, transport=row.transport,
+        status=str(row.status), upstream_session_id=row.upstream_session_id,
         protocol_version=row.protocol_version,
-        transport=row.transport,
     )
+
+
+def check_binding(
+    bound: Bound | None, *, token: AuthenticatedToken, server_id: int, transport: str
+) -> Binding:
+    """The binding if ``bound`` is active and belongs to this token and server; ``SessionNotFound``
+    for anything else. Unknown, ended, foreign-token and other-server sessions all look the same
+    to the client."""
+    if bound is None:
+        raise _not_found("unknown")
+    if bound.token_id != token.token_id:
+        raise _not_found("foreign_token")
+    if bound.server_id != server_id or bound.transport != transport:
+        raise _not_found("other_server")
+    if not bound.active:
+        raise _not_found(f"ended:{bound.status}")
+    return Binding(
+        id=bound.id, upstream_session_id=bound.upstream_session_id,
+        protocol_version=bound.protocol_version, transport=bound.transport,
+    )
+
+
+def touch_many(touched: Mapping[str, datetime]) -> None:
+    """Write sessions' last-seen times noted by requests (``gateway.hot``), one UPDATE per second
+    they fall in; never moves a time backwards."""
+    by_second: dict[datetime, list[str]] = {}
+    for session_id, at in touched.items():
+        by_second.setdefault(at.replace(microsecond=0), []).append(session_id)
+    for at, ids in by_second.items():
+        SessionBinding.objects.filter(pk__in=ids, last_seen_at__lt=at).update(last_seen_at=at)
 
 
 def _not_found(reason: str) -> SessionNotFound:
@@ -118,9 +149,10 @@ def create_binding(
 
 def set_protocol_version(*, session_id: str, protocol_version: str) -> None:
     """Record the version the upstream actually negotiated (known only once its answer streams by)."""
-    SessionBinding.objects.filter(pk=session_id).exclude(protocol_version=protocol_version).update(
+    if SessionBinding.objects.filter(pk=session_id).exclude(protocol_version=protocol_version).update(
         protocol_version=protocol_version[:32]
-    )
+    ):
+        changes.publish(changes.SESSION, [session_id])  # admission's cached binding carries it
 
 
 def active_session_ids(session_ids: Iterable[str]) -> set[str]:

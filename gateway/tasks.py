@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from gatehouse import heartbeats
+from gatehouse import changes, heartbeats
 from gateway import outbox, services
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -19,6 +19,7 @@ def expire_sessions() -> int:
     Each run is also the worker's heartbeat (``/ready`` reports when it stops).
     """
     heartbeats.beat(heartbeats.SWEEP)
+    changes.prune()  # the change feed's old rows (``gatehouse.changes``)
     sweep = services.expire_sessions()
     if sweep.count or sweep.resumed:
         logger.info(

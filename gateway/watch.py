@@ -1,6 +1,7 @@
 """Open streams re-check their token and session, so revocation reaches every instance within 1 s.
 
-One supervisor per event loop ticks every ``INTERVAL`` seconds while any stream is open and
+One supervisor per event loop ticks every ``INTERVAL`` seconds while any stream is open (and at
+once when the change feed says a token or a session changed, ``nudge``) and
 re-checks all of them in a single ``sync_to_async`` hop (``authenticate_token`` for each distinct
 token, one query for the session statuses), instead of one hop per stream or per event.
 
@@ -13,11 +14,12 @@ A single failed tick (a dropped connection, reopened on the next) ends nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 
-from gatehouse import metrics
+from gatehouse import changes, metrics
 from gateway.admission import Recheck, recheck, run_db
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -49,10 +51,17 @@ class StreamWatch:
 
 
 class StreamSupervisor:
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._watches: set[StreamWatch] = set()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._loop = loop or asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+
+    def nudge(self) -> None:
+        """Re-check now rather than at the next tick (from any thread)."""
+        if self._watches and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def watch(self, *, raw_token: str, session_id: str | None) -> StreamWatch:
         entry = StreamWatch(raw_token=raw_token, session_id=session_id)
@@ -70,7 +79,9 @@ class StreamSupervisor:
         asked_at = 0.0
         while self._watches:
             if check is None:
-                await asyncio.sleep(INTERVAL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=INTERVAL)
+                self._wake.clear()
                 # Judge each stream by the session it had when the query was built: a legacy SSE
                 # stream learns its session id while a re-check may be in flight, and a session
                 # the query never asked about must not count as ended (it is checked next tick).
@@ -131,5 +142,13 @@ def supervisor() -> StreamSupervisor:
     if found is None:
         for stale in [lp for lp in _supervisors if lp.is_closed()]:
             del _supervisors[stale]
-        found = _supervisors[loop] = StreamSupervisor()
+        found = _supervisors[loop] = StreamSupervisor(loop)
     return found
+
+
+def nudge(kind: str, key: str) -> None:
+    """A token or a session changed (``gatehouse.changes``): every open stream re-checks now, so a
+    revocation closes streams within one re-check query, not one tick plus a query."""
+    if kind in (changes.TOKEN, changes.SESSION):
+        for each in list(_supervisors.values()):
+            each.nudge()

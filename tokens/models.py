@@ -194,6 +194,13 @@ class Token(models.Model):
         # Active, or rotated within its grace period (``token_status_known`` allows nothing else).
         return self.Liveness.USABLE
 
+    def usable_until(self) -> datetime | None:
+        """When this row stops authenticating by time alone: its expiry, or the end of its grace
+        period if it was rotated (None: not by time). Caches of a verdict end there."""
+        grace = self.grace_until if self.status == self.Status.ROTATED else None
+        ends = [t for t in (self.expires_at, grace) if t]
+        return min(ends) if ends else None
+
     def is_usable(self, now: datetime | None = None) -> bool:
         """True while the token authenticates; agrees with ``Token.objects.usable(now)``."""
         return self.liveness(now) == self.Liveness.USABLE

@@ -7,6 +7,7 @@ gateway, the REST API and open-stream re-checks all call it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,6 +64,8 @@ class AuthenticatedToken:
     scope: TokenScope
     expires_at: datetime | None
     display_prefix: str
+    # Past this the token no longer authenticates by time alone (expiry, end of a rotation's grace).
+    usable_until: datetime | None = None
 
 
 # --- signing keys -----------------------------------------------------------------------------
@@ -489,13 +492,17 @@ def _usable(row: Token, *, subject: object) -> AuthenticatedToken:
         scope=TokenScope.from_mapping(row.scope),
         expires_at=row.expires_at,
         display_prefix=row.display_prefix,
+        usable_until=row.usable_until(),
     )
 
 
-def mark_token_used(*, token_id: int, at: datetime | None = None, min_interval_seconds: int = 60) -> None:
-    """Update last-used at most once a minute per token, to keep writes off the hot path."""
-    at = at or timezone.now()
+def mark_tokens_used(used: Mapping[int, datetime], *, min_interval_seconds: int = 60) -> None:
+    """Write last-used times noted by the gateway (``{token_id: at}``), at most once a minute per
+    token, with one UPDATE for the whole batch (its latest time)."""
+    if not used:
+        return
+    at = max(used.values())
     threshold = at - timedelta(seconds=min_interval_seconds)
-    Token.objects.filter(pk=token_id).filter(
+    Token.objects.filter(pk__in=list(used)).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold)
     ).update(last_used_at=at)

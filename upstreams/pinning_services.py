@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from audit import events
 from audit.services import record
+from gatehouse import changes
 from upstreams.exceptions import ToolPinningError
 from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
 from upstreams.pinning import definition_hash, definition_of, readable_diff
@@ -219,9 +220,10 @@ def note_seen_definitions(*, server_id: int, seen: Sequence[SeenDefinition]) -> 
         return 0
     recorded = 0
     for item in seen:
-        ApprovedTool.objects.filter(server=server, name=item.name).exclude(
+        if ApprovedTool.objects.filter(server=server, name=item.name).exclude(
             last_seen_hash=item.hash
-        ).update(last_seen_hash=item.hash)
+        ).update(last_seen_hash=item.hash):
+            changes.publish(changes.SERVER)  # the pins admission caches (``gateway.hot``)
         change = _record_change(
             server=server, definition=item.definition, digest=item.hash, audit=True, actor=GATEWAY_ACTOR
         )

@@ -1,198 +1,142 @@
-"""Gateway overhead benchmark: client → upstream directly vs client → gateway (daphne) → upstream.
+"""``make bench``: what Gatehouse adds to every MCP call, against what any proxy must pay.
 
-    .venv/bin/python -m bench.gateway.run [--concurrency 16] [--requests 2000] [--transports httpx,aiohttp]
+    .venv/bin/python -m bench.gateway.run [--rounds 3] [--requests 1500] [--quick]
 
-Starts a fast upstream (``bench.gateway.fast_upstream``), prepares a throwaway database with one
-token, then for each upstream transport of the gateway starts daphne and drives the same
-``tools/call`` POSTs (JSON answers and one-event SSE answers) at a fixed concurrency. Reports
-throughput and latency percentiles, and the gateway/direct throughput ratio. Results are also
-written to ``bench/results/gateway-<time>.json``.
+Starts everything it needs and stops it at the end: a fast upstream (``fast_upstream``); nginx in
+front of it with buffering off (the price of a plain reverse proxy; skipped if nginx is missing);
+the bare token-checking proxy (``bare_proxy``) and Gatehouse under daphne and under uvicorn;
+Gatehouse on the embedded default (SQLite, in-memory layer) and on PostgreSQL + Redis (skipped if
+they do not answer; ``BENCH_DATABASE_URL``/``BENCH_REDIS_URL`` point elsewhere; the database is
+dropped and created). Then, in interleaved rounds (every target once per round, the order rotated;
+medians over rounds):
 
-The gateway path includes everything a real request pays: token verification and the database
-hop, rate limiting, JSON-RPC authorization, the audit event, and the upstream hop.
+- tools/call req/s and p50/p90/p99, JSON and SSE answers, concurrency 16 and 64;
+- time to first event and the added per-event delay on a GET stream;
+- the RSS per idle open stream at 1,000 and 5,000 streams (Gatehouse, daphne);
+- revocation-to-401 and revocation-to-stream-close across two instances (PostgreSQL + Redis).
+
+Prints a table; writes ``bench/results/bench-<time>.json``. Gatehouse runs at its defaults (INFO
+log to a file, audit on) except rate limits, which are off (one token at thousands of req/s).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.support.processes import free_port, running  # noqa: E402
-
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-async def drive(url: str, *, token: str | None, concurrency: int, total: int) -> dict[str, float]:
-    headers = dict(HEADERS)
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    latencies: list[float] = []
-    counter = iter(range(total))
-    errors = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal errors
-        for i in counter:
-            body = {
-                "jsonrpc": "2.0",
-                "id": i,
-                "method": "tools/call",
-                "params": {"name": "echo", "arguments": {"text": "hi"}},
-            }
-            started = time.perf_counter()
-            async with session.post(url, json=body, headers=headers) as response:
-                await response.read()
-                if response.status != 200:
-                    errors += 1
-            latencies.append(time.perf_counter() - started)
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        warm = iter(range(min(200, total)))
-        for _ in warm:  # warm-up: connections, caches, first DB connection
-            async with session.post(
-                url, json={"jsonrpc": "2.0", "id": 0, "method": "ping"}, headers=headers
-            ) as r:
-                await r.read()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "rps": round(total / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 2),
-        "errors": errors,
-    }
+from bench.gateway import load, revocation, targets  # noqa: E402
+from bench.gateway.report import print_table  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--transports", default="httpx,aiohttp")
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        {
-            "GATEHOUSE_DATA_DIR": str(work),
-            "DJANGO_SETTINGS_MODULE": "gatehouse.settings",
-            "GATEHOUSE_TOKEN_RATE": "1000000/s",
-            "GATEHOUSE_IP_RATE": "1000000/s",
-            "GATEHOUSE_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(REPO),
-        }
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round, 500 requests, 1,000 streams, 20 revocations"
     )
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        if os.environ.get(f"BENCH_{name}"):
-            env[name] = os.environ[f"BENCH_{name}"]
-    up_port = free_port()
-    results: dict[str, Any] = {"concurrency": args.concurrency, "requests": args.requests, "runs": {}}
-    with running(
-        [sys.executable, "-m", "bench.gateway.fast_upstream", str(up_port)],
-        env=env,
-        ready_url=f"http://127.0.0.1:{up_port}/health",
-        log_path=work / "upstream.log",
-    ):
-        upstream = f"http://127.0.0.1:{up_port}/mcp"
-        # The fresh data dir gets its secret key and broker folders as under `make run`.
-        subprocess.run([sys.executable, "manage.py", "prepare_data_dir"], cwd=REPO, env=env, check=True)
-        token = (
-            subprocess.run(
-                [sys.executable, "bench/gateway/setup_db.py", upstream],
-                cwd=REPO,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
+    parser.add_argument(
+        "--no-load", action="store_true", help="skip the req/s rounds (streams, RSS, revocation only)"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.requests = 1, 500
+    work = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": _machine(),
+        "rounds": args.rounds,
+        "requests": args.requests,
+        "skipped": {},
+    }
+    with contextlib.ExitStack() as stack:
+        lab = targets.Lab(work=work, stack=stack, skipped=results["skipped"])
+        up = lab.upstream()
+        chosen = lab.all_targets(up)
+        results["targets"] = {t.name: t.describe() for t in chosen}
+        results["runs"] = (
+            {} if args.no_load else _load_rounds(chosen, rounds=args.rounds, total=args.requests)
         )
-        for mode, path in (("json", ""), ("sse", "/sse")):
-            results["runs"][f"direct/{mode}"] = asyncio.run(
-                drive(upstream + path, token=None, concurrency=args.concurrency, total=args.requests)
+        results["streams"] = _stream_rounds(chosen, rounds=args.rounds)
+        counts = (1000,) if args.quick else (1000, 5000)
+        results["idle_streams"] = {
+            t.name: asyncio.run(
+                load.idle_streams(t.url("bench"), headers=t.headers, pid=t.pid, counts=counts)
             )
-        for transport in args.transports.split(","):
-            gw_port = free_port()
-            gw_env = dict(env, BENCH_UPSTREAM_TRANSPORT=transport)
-            daphne = [
-                sys.executable,
-                "-m",
-                "daphne",
-                "--verbosity",  # as `manage.py serve` runs it: daphne's access log prints raw query strings
-                "0",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(gw_port),
-                "bench.gateway.asgi:application",
-            ]
-            with running(
-                daphne,
-                env=gw_env,
-                ready_url=f"http://127.0.0.1:{gw_port}/health",
-                log_path=work / f"daphne-{transport}.log",
-            ):
-                for mode, query in (("json", ""), ("sse", "")):
-                    url = f"http://127.0.0.1:{gw_port}/mcp/bench/{query}"
-                    if mode == "sse":
-                        # Same server entry, SSE answer: the upstream path decides.
-                        subprocess.run(
-                            [sys.executable, "-c", _REPOINT.format(url=upstream + "/sse")],
-                            cwd=REPO,
-                            env=env,
-                            check=True,
-                        )
-                    else:
-                        subprocess.run(
-                            [sys.executable, "-c", _REPOINT.format(url=upstream)],
-                            cwd=REPO,
-                            env=env,
-                            check=True,
-                        )
-                    results["runs"][f"gateway-{transport}/{mode}"] = asyncio.run(
-                        drive(url, token=token, concurrency=args.concurrency, total=args.requests)
-                    )
-    print(f"\nconcurrency {args.concurrency}, {args.requests} requests per run\n")
-    print(f"{'run':<24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>7} errors")
-    for name, run in results["runs"].items():
-        mode = name.split("/")[1]
-        direct = results["runs"][f"direct/{mode}"]["rps"]
-        run["ratio_to_direct"] = round(run["rps"] / direct, 3)
-        print(
-            f"{name:<24} {run['rps']:>8} {run['p50_ms']:>8} {run['p95_ms']:>8} {run['ratio_to_direct']:>7} "
-            f"{run['errors']}"
-        )
+            for t in chosen
+            if t.gatehouse and t.server == "daphne"
+        }
+        pair = lab.second_instance(chosen)
+        if pair is not None:
+            a, b = pair
+            results["revocation"] = asyncio.run(
+                revocation.measure(a.base, b.base, api_key=a.api_key, n=20 if args.quick else 200)
+            )
+    print_table(results)
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
-    path = out / f"gateway-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2))
-    print(f"\nwritten to {path.relative_to(REPO)}")
+    print(f"\nwritten to {path.relative_to(REPO)}; logs in {work}")
     return 0
 
 
-_REPOINT = (
-    "import os, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'gatehouse.settings');"
-    " django.setup(); from upstreams.models import UpstreamServer;"
-    " UpstreamServer.objects.filter(name='bench').update(url='{url}')"
-)
+def _load_rounds(chosen: list[targets.Target], *, rounds: int, total: int) -> dict[str, Any]:
+    samples: dict[str, list[dict[str, float]]] = {}
+    for r in range(rounds):
+        order = chosen[r % len(chosen) :] + chosen[: r % len(chosen)]
+        for concurrency in (16, 64):
+            for mode in ("json", "sse"):
+                for target in order:
+                    key = f"{target.name}/{mode}/c{concurrency}"
+                    found = asyncio.run(
+                        load.requests(
+                            target.url("bench" if mode == "json" else "bench-sse"),
+                            headers=target.headers,
+                            concurrency=concurrency,
+                            total=total,
+                        )
+                    )
+                    samples.setdefault(key, []).append(found)
+                    print(
+                        f"round {r + 1}: {key:<40} {found['rps']:>8} req/s  p50 {found['p50_ms']} ms",
+                        flush=True,
+                    )
+    return {key: _medians(runs) for key, runs in samples.items()}
+
+
+def _stream_rounds(chosen: list[targets.Target], *, rounds: int) -> dict[str, Any]:
+    samples: dict[str, list[dict[str, float]]] = {}
+    for r in range(rounds):
+        for target in chosen[r % len(chosen) :] + chosen[: r % len(chosen)]:
+            samples.setdefault(target.name, []).append(
+                asyncio.run(load.stream_timing(target.url("bench"), headers=target.headers))
+            )
+    return {key: _medians(runs) for key, runs in samples.items()}
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: round(statistics.median(r[k] for r in runs), 3) for k in runs[0]} | {"rounds": len(runs)}
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ def test_ready_checks_database_cache_channel_layer_and_broker(client, db):
         "status": "ok",
         "checks": {"database": "ok", "cache": "ok", "channel_layer": "ok", "broker": "ok"},
         "background": {"sweeps": "ok"},
+        # No gateway request has started this process's change follower: the database answers.
+        "hot_path": "database (no request yet)",
     }
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
+from gatehouse import changes
 from gatehouse.secrets_mask import display_prefix_for_jti
 from tokens.issuers.subjects import subject_user
 from tokens.issuers.verification import ExternalIdentity, unverified_issuer, verify_external
@@ -43,6 +44,7 @@ def direct_token_row(raw: str) -> Token:
     if row is not None:
         if row.scope != identity.issuer.scope:  # the issuer's scope was edited since
             Token.objects.filter(pk=row.pk).update(scope=identity.issuer.scope)
+            changes.publish(changes.TOKEN, [row.jti])
             row.scope = identity.issuer.scope
         return row
     try:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from audit import events
 from audit.services import record
+from gatehouse import changes
 from tokens.exceptions import InvalidTokenRequest, InvalidTransition
 from tokens.issuers.keys import ProviderUnavailable, check_provider_url, discover_jwks_uri, provider_keys
 from tokens.issuers.models import DEFAULT_ALGORITHMS, DeniedSubject, TrustedIssuer, issuer_fields
@@ -118,6 +119,7 @@ def revoke_subject(*, issuer: TrustedIssuer, subject: str, actor: str) -> int:
         for token in live:
             revoke_token(token=token, actor=actor, reason=f"subject revoked at {issuer.name}")
         User.objects.filter(username=username).update(is_active=False)
+        changes.publish(changes.TOKEN)  # no signal for a bulk update: every verdict is forgotten
         record(
             event=events.SUBJECT_REVOKED, actor=actor, owner=username,
             detail={"issuer": issuer.name, "subject": subject, "tokens_revoked": len(live)},
@@ -133,5 +135,6 @@ def restore_subject(*, issuer: TrustedIssuer, subject: str, actor: str) -> None:
             raise InvalidTransition(f"The subject {subject!r} of {issuer.name!r} is not revoked.")
         username = subject_username(issuer, subject)
         User.objects.filter(username=username).update(is_active=True)
+        changes.publish(changes.TOKEN)
         record(event=events.SUBJECT_RESTORED, actor=actor, owner=username,
                detail={"issuer": issuer.name, "subject": subject})

@@ -51,11 +51,15 @@ class Command(BaseCommand):
                             help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
         parser.add_argument("--port", type=int, default=None,
                             help=f"port to listen on (default $PORT, else {DEFAULT_PORT})")
+        parser.add_argument("--server", choices=sorted(_SERVERS), default=None,
+                            help="ASGI server: daphne (default) or uvicorn; or $GATEHOUSE_ASGI_SERVER")
         parser.add_argument("--proxy-headers", action="store_true",
                             help="behind a load balancer: client address and scheme from its "
                                  "X-Forwarded-For, X-Forwarded-Port and X-Forwarded-Proto headers")
 
-    def handle(self, *args: Any, bind: str, port: int | None, proxy_headers: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, bind: str, port: int | None, server: str | None, proxy_headers: bool, **options: Any
+    ) -> None:
         if port is None:
             try:
                 port = StrictEnv().positive_int("PORT", default=DEFAULT_PORT)
@@ -73,19 +77,18 @@ class Command(BaseCommand):
         self.check()
         # The application is imported only now, after the data dir is prepared and checked.
         application = import_string(settings.ASGI_APPLICATION)
-        server = _daphne_server(application, bind=bind, port=port, proxy_headers=proxy_headers)
-        server.run()
-        if server.abort_start:
-            raise CommandError(f"daphne could not listen on {bind}:{port}; see the log above.")
+        chosen = server or settings.ASGI_SERVER
+        if not _SERVERS[chosen](application, bind=bind, port=port, proxy_headers=proxy_headers):
+            raise CommandError(f"{chosen} could not listen on {bind}:{port}; see the log above.")
 
 
-def _daphne_server(application: Any, *, bind: str, port: int, proxy_headers: bool) -> Any:
+def _run_daphne(application: Any, *, bind: str, port: int, proxy_headers: bool) -> bool:
     # daphne.server installs Twisted's asyncio reactor when imported; the daphne app in
     # INSTALLED_APPS has already imported it, first, as that requires.
     from daphne.endpoints import build_endpoint_description_strings
     from daphne.server import Server
 
-    return Server(
+    server = Server(
         application=application,
         endpoints=build_endpoint_description_strings(host=bind, port=port),
         # No access logger: daphne's prints raw query strings. gatehouse.access logs instead.
@@ -96,6 +99,31 @@ def _daphne_server(application: Any, *, bind: str, port: int, proxy_headers: boo
         proxy_forwarded_port_header="X-Forwarded-Port" if proxy_headers else None,
         proxy_forwarded_proto_header="X-Forwarded-Proto" if proxy_headers else None,
     )
+    server.run()
+    return not server.abort_start
+
+
+def _run_uvicorn(application: Any, *, bind: str, port: int, proxy_headers: bool) -> bool:
+    import uvicorn
+
+    config = uvicorn.Config(
+        application, host=bind, port=port,
+        # No access log (uvicorn's prints raw query strings) and no logging setup of its own:
+        # gatehouse.access logs each request, masked, through our handlers.
+        access_log=False, log_config=None,
+        # Channels' router has no lifespan protocol.
+        lifespan="off",
+        # Off unless asked (uvicorn trusts 127.0.0.1's X-Forwarded-For by default; daphne does not).
+        proxy_headers=proxy_headers, forwarded_allow_ips="*" if proxy_headers else None,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return server.started
+
+
+# The ASGI servers Gatehouse runs under, by name (``--server``, ``GATEHOUSE_ASGI_SERVER``).
+_SERVERS = {"daphne": _run_daphne, "uvicorn": _run_uvicorn}
 
 
 def _settings_have_secret_key() -> bool:
