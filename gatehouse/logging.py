@@ -40,7 +40,8 @@ class JsonFormatter(_BaseJsonFormatter):
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        return {str(key): masked_value(value) for key, value in log_data.items()}
+        # uvicorn adds its message again with terminal colour codes: noise in a JSON line.
+        return {str(key): masked_value(value) for key, value in log_data.items() if key != "color_message"}
 
 
 class MaskSecretsFilter(logging.Filter):

@@ -10,7 +10,7 @@ the caches may hold and why they never admit what the database would refuse is i
 Speed, measured by ``make bench`` (``bench/gateway``, README "Performance"): the hop runs on a
 small dedicated thread pool whose database connections stay open (reconnecting per request cost
 more than the rest of the check). Last-used and last-seen times are noted in memory and written
-by the change follower in one batch every 5 s, never on the request.
+by the change follower in one batch every second, never on the request.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ V = TypeVar("V")
 FEED_DEADLINE = 1.0
 TTL_SECONDS = 300.0
 MAX_ENTRIES = 10_000
-FLUSH_SECONDS = 5.0
+# A session's last-seen time is at most this late in the database (idle expiry reads it).
+FLUSH_SECONDS = 1.0
 
 _lock = threading.Lock()
 _epoch = 0

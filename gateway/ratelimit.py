@@ -13,6 +13,7 @@ import time
 from django.core.cache import cache
 
 from gatehouse import metrics
+from gatehouse.cache import count_hit
 from gateway.errors import RateLimited
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -41,15 +42,7 @@ def hit(*, bucket: str, key: str, rate: str) -> None:
     now = time.time()
     window = int(now // period)
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    cache_key = f"gw:rl:{bucket}:{digest}:{window}"
-    if cache.add(cache_key, 1, timeout=period + 1):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # the window expired between add and incr
-            cache.set(cache_key, 1, timeout=period + 1)
-            count = 1
+    count = count_hit(cache, f"gw:rl:{bucket}:{digest}:{window}", timeout=period + 1)
     if count > limit:
         metrics.get().rate_limited.labels(limit=bucket).inc()
         retry_after = math.ceil((window + 1) * period - now)

@@ -21,7 +21,7 @@ from httpx_aiohttp import AiohttpTransport
 from upstreams.target import UpstreamTarget
 
 # Long-lived SSE streams each hold a connection, so the pool must be large.
-LIMITS = httpx.Limits(max_connections=2000, max_keepalive_connections=200, keepalive_expiry=30)
+LIMITS = httpx.Limits(max_connections=10_000, max_keepalive_connections=200, keepalive_expiry=30)
 TRANSPORTS = ("aiohttp", "httpx")
 DEFAULT_TRANSPORT = "aiohttp"
 

@@ -162,7 +162,7 @@ async def idle_streams(
 
         for count in counts:
             while len(held) < count:
-                batch = min(200, count - len(held))
+                batch = min(50, count - len(held))
                 held += await asyncio.gather(*(one() for _ in range(batch)))
             await asyncio.sleep(2)
             now = rss_kb(pid)

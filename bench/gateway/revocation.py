@@ -47,6 +47,7 @@ async def measure(a_url: str, b_url: str, *, api_key: str, n: int = 200) -> dict
                 json={"name": "bench-revoke", "servers": ["bench"], "ttl": "1h"},
             ) as r:
                 minted = await r.json()
+                assert r.status == 201, minted
             token, token_id = minted["token"], minted["id"]
             mcp_b = f"{b_url}/mcp/bench/"
             mcp_a = f"{a_url}/mcp/bench/"

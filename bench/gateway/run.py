@@ -12,7 +12,7 @@ medians over rounds):
 
 - tools/call req/s and p50/p90/p99, JSON and SSE answers, concurrency 16 and 64;
 - time to first event and the added per-event delay on a GET stream;
-- the RSS per idle open stream at 1,000 and 5,000 streams (Gatehouse, daphne);
+- the RSS per idle open stream at 1,000 and 5,000 streams (Gatehouse and the bare proxy, daphne);
 - revocation-to-401 and revocation-to-stream-close across two instances (PostgreSQL + Redis).
 
 Prints a table; writes ``bench/results/bench-<time>.json``. Gatehouse runs at its defaults (INFO
@@ -76,7 +76,8 @@ def main() -> int:
                 load.idle_streams(t.url("bench"), headers=t.headers, pid=t.pid, counts=counts)
             )
             for t in chosen
-            if t.gatehouse and t.server == "daphne"
+            # The bare proxy under daphne too: what any daphne proxy holds per stream.
+            if t.server == "daphne"
         }
         pair = lab.second_instance(chosen)
         if pair is not None:

@@ -90,6 +90,7 @@ class Lab:
             PYTHONPATH=str(REPO),
             GATEHOUSE_TOKEN_RATE="100000000/s",
             GATEHOUSE_IP_RATE="100000000/s",
+            GATEHOUSE_API_RATE="100000/m",
             BENCH_UPSTREAM=f"http://127.0.0.1:{port}",
             BENCH_BARE_SECRET="bench-secret-of-at-least-thirty-two-bytes",
         )

@@ -16,7 +16,9 @@ def traffic(make_event):
     """Events of the last three days; request it before a client fixture (whose sign-in event
     would otherwise come first in the chain and pull these times forward)."""
     now = timezone.now()
-    start = now - timedelta(days=3)
+    # Noon three days ago: the hour added below must not carry an event into the next day (this
+    # test failed when run between 23:00 and midnight UTC).
+    start = (now - timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
     for i in range(5):
         make_event(event="mcp.tool_call", token_jti=JTI, server="github", tool="search",
                    created_at=start + timedelta(minutes=i))

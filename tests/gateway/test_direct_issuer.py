@@ -81,7 +81,7 @@ def test_a_cut_off_subject_and_a_revoked_row_are_refused_on_the_next_request(dir
     assert _call_echo(direct_gw.mcp("demo"), token) == "hi"
     issuer = selectors.issuer_by_name("gha")
     services.revoke_subject(issuer=issuer, subject=CI_SUBJECT, actor="tests")
-    time.sleep(0.6)  # the gateway reuses a good verdict for 0.5 s at most
+    time.sleep(0.6)  # this process is not the gateway's: it learns of the change from the feed (50 ms)
     refused = _post_initialize(direct_gw.mcp("demo"), token)
     assert refused.status_code == 401 and "cut off" in refused.json()["detail"]
     denied = wait_for_event(event="auth.denied", detail__reason="external_subject_denied")
