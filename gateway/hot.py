@@ -158,10 +158,6 @@ def forget_everything() -> None:
             each.forget(changes.ALL)
 
 
-def sizes() -> dict[str, int]:
-    return {each.name: len(each) for each in _caches}
-
-
 # --- Writes noted on the request, written by the follower --------------------------------------
 
 _touched_sessions: dict[str, datetime] = {}
@@ -208,7 +204,6 @@ class Follower:
         self._failing = False
 
     async def run(self) -> None:
-        global _last_read
         flushed_at = time.monotonic()
         while True:
             try:

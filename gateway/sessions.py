@@ -74,13 +74,13 @@ def check_binding(
     for anything else. Unknown, ended, foreign-token and other-server sessions all look the same
     to the client."""
     if bound is None:
-        raise _not_found("unknown")
+        raise session_not_found("unknown")
     if bound.token_id != token.token_id:
-        raise _not_found("foreign_token")
+        raise session_not_found("foreign_token")
     if bound.server_id != server_id or bound.transport != transport:
-        raise _not_found("other_server")
+        raise session_not_found("other_server")
     if not bound.active:
-        raise _not_found(f"ended:{bound.status}")
+        raise session_not_found(f"ended:{bound.status}")
     return Binding(
         id=bound.id, upstream_session_id=bound.upstream_session_id,
         protocol_version=bound.protocol_version, transport=bound.transport,
@@ -97,7 +97,7 @@ def touch_many(touched: Mapping[str, datetime]) -> None:
         SessionBinding.objects.filter(pk__in=ids, last_seen_at__lt=at).update(last_seen_at=at)
 
 
-def _not_found(reason: str) -> SessionNotFound:
+def session_not_found(reason: str) -> SessionNotFound:
     return SessionNotFound("Unknown or ended session; start a new one.", reason=reason)
 
 

@@ -50,11 +50,19 @@ async def close_session(ctx: Context, *, session_id: str, reason: str) -> None:
 
 
 async def end_if_upstream_forgot(ctx: Context, upstream: httpx.Response) -> None:
-    """An upstream 404 inside a session means it forgot the session (restart, its own expiry): end ours."""
+    """An upstream 404 inside a session means it forgot the session (restart, its own expiry): end ours.
+
+    If the session had already ended, the request was admitted on a cached binding inside the
+    change feed's window (another instance ended it less than a poll ago, and that instance's
+    DELETE made the upstream forget it): the client gets the gateway's ``session_not_found``, the
+    same answer the next request would get, not the upstream's own 404.
+    """
     binding = ctx.admission.binding if ctx.admission else None
     if binding is None or upstream.status_code != 404 or ctx.incoming.method == "DELETE":
         return
-    await run_db(
+    ended_now = await run_db(
         end_session, session_id=binding.id, status=SessionBinding.Status.EXPIRED,
         reason="upstream no longer knows the session", actor="system:gateway", notify_upstream=False,
     )
+    if not ended_now:
+        raise sessions.session_not_found("ended")
