@@ -13,6 +13,11 @@ Two faults of Django's stock ``RedisCache`` in this deployment:
   semantics, counted per process), logs the outage once, goes straight to the stand-in for
   ``RETRY_SECONDS``, then lets one operation try Redis again, and logs the recovery once.
 
+The gateway counts its rate limits through ``acount_hits``: every hit of a request in one
+pipelined round trip on an asyncio client of the process's event loop, so a slow Redis delays
+the requests that wait for it, not every stream of the process; the same stand-in answers while
+Redis is down.
+
 Nothing that decides whether a token is valid lives in the cache: tokens are checked against the
 database (``gateway.admission``; a process reuses a success only in its own memory, and forgets it
 through the change feed in the database, ``gateway.hot``), so an outage cannot let a revoked
@@ -23,15 +28,19 @@ while (rate-limit counters, throttle history, upstream tool listings).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -166,6 +175,26 @@ class ResilientRedisCache(RedisCache):
                 return int(count)
         return _count_in(self._fallback, key, timeout)
 
+    async def acount_hits(self, hits: Sequence[tuple[str, int]]) -> list[int]:
+        """``count_hit`` for several keys in one round trip of the event loop's own client, which
+        waits for Redis without blocking the loop (``gateway.admission``); the same stand-in and
+        outage handling as every other operation."""
+        if self._outage.should_try():
+            try:
+                pipe = _async_client(self._servers[0]).pipeline(transaction=False)
+                for key, timeout in hits:
+                    made = self.make_and_validate_key(key)
+                    pipe.set(made, 0, ex=timeout, nx=True)
+                    pipe.incr(made)
+                answers = await pipe.execute()
+            except UNAVAILABLE as exc:
+                self._outage.failed(exc)
+            else:
+                if self._outage.answered():
+                    self._fallback.clear()
+                return [int(count) for count in answers[1::2]]
+        return [_count_in(self._fallback, key, timeout) for key, timeout in hits]
+
     def ping(self) -> None:
         """Ask Redis itself (never the stand-in); raises what Redis raised. For ``/ready``."""
         self._cache.get_client(write=True).ping()
@@ -194,6 +223,38 @@ def count_hit(backend: Any, key: str, timeout: int) -> int:
     if counter is not None:
         return int(counter(key, timeout))
     return _count_in(backend, key, timeout)
+
+
+async def acount_hits(backend: Any, hits: Sequence[tuple[str, int]]) -> list[int]:
+    """``count_hit`` for each ``(key, timeout)`` of ``hits``, awaited: on Redis one round trip
+    that does not block the event loop; in memory, at once."""
+    counter = getattr(backend, "acount_hits", None)
+    if counter is not None:
+        return list(await counter(hits))
+    return [_count_in(backend, key, timeout) for key, timeout in hits]
+
+
+# One asyncio client per event loop and Redis URL: an asyncio connection belongs to the loop that
+# opened it. The gateway has one loop per process; a loop that is gone takes its clients with it.
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = (
+    weakref.WeakKeyDictionary()
+)
+_async_clients_lock = threading.Lock()
+
+
+def _async_client(url: str) -> aioredis.Redis:
+    loop = asyncio.get_running_loop()
+    with _async_clients_lock:
+        clients = _async_clients.setdefault(loop, {})
+        client = clients.get(url)
+        if client is None:
+            client = clients[url] = aioredis.Redis.from_url(
+                url,
+                socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+                socket_timeout=SOCKET_TIMEOUT_SECONDS,
+                retry=AsyncRetry(NoBackoff(), 1, supported_errors=_RECONNECT_ON),
+            )
+        return client
 
 
 def _count_in(backend: Any, key: str, timeout: int) -> int:

@@ -174,8 +174,11 @@ class RateLimited(Refusal):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, detail: str = "", *, retry_after: int, first_in_window: bool) -> None:
+    def __init__(
+        self, detail: str = "", *, retry_after: int, first_in_window: bool, bucket: str = ""
+    ) -> None:
         self.retry_after = max(1, retry_after)
+        self.bucket = bucket  # which limit: "ip" or "token"
         # Only the first refusal of a window is audited, so a flood cannot flood the audit log.
         self.first_in_window = first_in_window
         super().__init__(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -77,6 +78,7 @@ class StreamSupervisor:
         check: asyncio.Future[Recheck] | None = None
         asked: list[tuple[StreamWatch, str | None]] = []
         asked_at = 0.0
+        answered = threading.Event()
         while self._watches:
             if check is None:
                 with contextlib.suppress(TimeoutError):
@@ -91,12 +93,19 @@ class StreamSupervisor:
                 tokens = sorted({w.raw_token for w, _ in asked})
                 session_ids = sorted({sid for _, sid in asked if sid})
                 asked_at = time.monotonic()
-                check = asyncio.ensure_future(run_db(recheck, raw_tokens=tokens, session_ids=session_ids))
+                answered = threading.Event()
+                check = asyncio.ensure_future(
+                    run_db(_recheck, answered=answered, raw_tokens=tokens, session_ids=session_ids)
+                )
             # A re-check that hangs (a database that stopped answering) is waited for a tick at a
-            # time, never duplicated, while the streams it should vouch for run out of time.
+            # time, never duplicated, while the streams it should vouch for run out of time. One
+            # the database already answered is not overdue: a busy event loop (thousands of
+            # streams opening at once) can see the answer late, and ending every stream for that
+            # would be an outage of our own making; the answer is applied on the next wait.
             done, _ = await asyncio.wait({check}, timeout=INTERVAL)
             if not done:
-                self._end_overdue()
+                if not answered.is_set():
+                    self._end_overdue()
                 continue
             finished, check = check, None
             try:
@@ -131,6 +140,12 @@ class StreamSupervisor:
                     logger.warning("stream ended: its token could not be re-checked",
                                    extra={"session_id": entry.session_id or ""})
                 entry.end(RECHECK_FAILED)
+
+
+def _recheck(*, answered: threading.Event, raw_tokens: list[str], session_ids: list[str]) -> Recheck:
+    found = recheck(raw_tokens=raw_tokens, session_ids=session_ids)
+    answered.set()
+    return found
 
 
 _supervisors: dict[asyncio.AbstractEventLoop, StreamSupervisor] = {}

@@ -11,10 +11,11 @@ def _bare_for(name: str) -> str:
 
 def print_table(results: dict[str, Any]) -> None:
     runs = results.get("runs", {})
-    print(f"\n{results['rounds']} interleaved rounds x {results['requests']} tools/call per run; medians\n")
+    print(f"\n{results['rounds']} interleaved rounds x {results['requests']} tools/call per run; medians")
+    print("cpu us: CPU time of the target's own processes per request (for direct, the upstream's)\n")
     header = (
         f"{'target':<24}{'answer':<6}{'conc':>5}{'req/s':>9}{'p50':>8}{'p90':>8}{'p99':>8}"
-        f"{'%direct':>9}{'%bare':>7}{'+p50 ms':>9}{'bare+p50':>9}"
+        f"{'%direct':>9}{'%bare':>7}{'+p50 ms':>9}{'bare+p50':>9}{'cpu us':>8}{'xbare':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -26,6 +27,12 @@ def print_table(results: dict[str, Any]) -> None:
         bare_added = (
             f"{bare['p50_ms'] - direct['p50_ms']:.2f}" if bare and name.startswith("gatehouse") else ""
         )
+        cpu = run.get("cpu_us")
+        cpu_bare = (
+            f"{cpu / bare['cpu_us']:.2f}"
+            if cpu and bare and bare.get("cpu_us") and name.startswith("gatehouse")
+            else ""
+        )
         run["share_of_direct"] = round(run["rps"] / direct["rps"], 3)
         if bare and name.startswith("gatehouse"):
             run["share_of_bare"] = round(run["rps"] / bare["rps"], 3)
@@ -33,7 +40,7 @@ def print_table(results: dict[str, Any]) -> None:
         print(
             f"{name:<24}{mode:<6}{conc[1:]:>5}{run['rps']:>9.0f}{run['p50_ms']:>8.2f}{run['p90_ms']:>8.2f}"
             f"{run['p99_ms']:>8.2f}{run['rps'] / direct['rps'] * 100:>8.0f}%{share_bare:>7}"
-            f"{run['added_p50_ms']:>9.2f}{bare_added:>9}"
+            f"{run['added_p50_ms']:>9.2f}{bare_added:>9}{cpu if cpu is not None else '':>8}{cpu_bare:>7}"
         )
     streams = results.get("streams", {})
     if streams:
@@ -51,7 +58,8 @@ def print_table(results: dict[str, Any]) -> None:
             )
     for name, found in results.get("idle_streams", {}).items():
         per = ", ".join(f"{k} streams: {v['kb_per_stream']} KB each" for k, v in found.items() if k.isdigit())
-        print(f"\nidle streams, {name}: RSS {found['rss_before_kb']} KB before; {per}")
+        failed = f"; FAILED {found['failed']}" if "failed" in found else ""
+        print(f"\nidle streams, {name}: RSS {found['rss_before_kb']} KB before; {per}{failed}")
     if "revocation" in results:
         r = results["revocation"]
         print(

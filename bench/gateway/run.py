@@ -102,6 +102,7 @@ def _load_rounds(chosen: list[targets.Target], *, rounds: int, total: int) -> di
             for mode in ("json", "sse"):
                 for target in order:
                     key = f"{target.name}/{mode}/c{concurrency}"
+                    cpu_before = load.cpu_seconds(target.pid)
                     found = asyncio.run(
                         load.requests(
                             target.url("bench" if mode == "json" else "bench-sse"),
@@ -110,6 +111,9 @@ def _load_rounds(chosen: list[targets.Target], *, rounds: int, total: int) -> di
                             total=total,
                         )
                     )
+                    # CPU per request in the target's own processes: for a proxy, what it spends
+                    # per call (the ratio that bounds its req/s on a machine it shares).
+                    found["cpu_us"] = round((load.cpu_seconds(target.pid) - cpu_before) / total * 1e6)
                     samples.setdefault(key, []).append(found)
                     print(
                         f"round {r + 1}: {key:<40} {found['rps']:>8} req/s  p50 {found['p50_ms']} ms",

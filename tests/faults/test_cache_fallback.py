@@ -18,6 +18,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from gatehouse.cache import ResilientRedisCache, SharedConnectionPool
 from gateway import ratelimit
@@ -143,3 +144,32 @@ def test_ready_asks_redis_itself_not_the_stand_in(settings, client, db):
     assert response.status_code == 503
     assert response.json()["checks"]["cache"] == "error: ConnectionError (redis)"
     assert PASSWORD not in response.content.decode()
+
+
+def test_limits_counted_on_the_event_loop_keep_their_rate_in_redis_and_without_it(tmp_path, frozen_clock,
+                                                                                 monkeypatch):
+    """The gateway's path (``hit_all``: one awaited round trip for both buckets) counts in Redis
+    while it answers, and in the process's stand-in while it does not, with the same limits."""
+    redis = OwnRedis(port=free_port(), log_path=tmp_path / "redis.log")
+    redis.start()
+    try:
+        backend = resilient(redis.url, retry_seconds=60)
+        monkeypatch.setattr(ratelimit, "cache", backend)
+        both = [("ip", "10.0.0.9", "5/m"), ("token", "jti-9", "3/m")]
+        for _ in range(3):
+            async_to_sync(ratelimit.hit_all)(both)
+        with pytest.raises(RateLimited) as refused:
+            async_to_sync(ratelimit.hit_all)(both)
+        assert (refused.value.bucket, refused.value.retry_after) == ("token", 40)
+        with redis.client() as client:
+            assert len(client.keys("faults:*gw:rl:*")) == 2  # both counters live in Redis
+        assert not backend.degraded
+    finally:
+        redis.kill()
+
+    # Redis gone: the next count is the stand-in's, from zero, and keeps the same limit.
+    for _ in range(3):
+        async_to_sync(ratelimit.hit_all)([("token", "jti-10", "3/m")])
+    assert backend.degraded
+    with pytest.raises(RateLimited):
+        async_to_sync(ratelimit.hit_all)([("token", "jti-10", "3/m")])

@@ -166,3 +166,33 @@ def test_one_failed_recheck_between_good_ones_ends_nothing(monkeypatch):
     good = Recheck(good_tokens={"gth_x"}, active_sessions=set())
     ended, _, _ = _watch_with_recheck(monkeypatch, [good, OperationalError("blip"), good])
     assert not ended
+
+
+def test_a_busy_event_loop_that_sees_a_prompt_answer_late_ends_nothing(monkeypatch):
+    """Thousands of streams opening at once can hold the loop past the deadline; the database
+    answered in time, so no stream is ended for the loop's lateness (fail closed is for the
+    database that does not answer)."""
+    good = Recheck(good_tokens={"gth_x"}, active_sessions=set())
+    stalled = threading.Event()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def answers_then_stalls_the_loop(**kwargs):
+        if not stalled.is_set():
+            stalled.set()
+            # Queued before the answer reaches the loop: the loop is busy for longer than the promise.
+            loops[0].call_soon_threadsafe(time.sleep, RECHECK_DEADLINE + 0.2)
+        return good
+
+    monkeypatch.setattr(watch_module, "recheck", answers_then_stalls_the_loop)
+
+    async def scenario() -> bool:
+        loops.append(asyncio.get_running_loop())
+        supervisor = StreamSupervisor()
+        entry = supervisor.watch(raw_token="gth_x", session_id=None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(entry.ended.wait(), timeout=RECHECK_DEADLINE * 3)
+        supervisor.unwatch(entry)
+        return entry.ended.is_set()
+
+    assert not async_to_sync(scenario)()
+    assert stalled.is_set()
