@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -114,14 +114,15 @@ def newest_id() -> int:
     return last or 0
 
 
-def read_since(after_id: int) -> list[Seen]:
-    """Rows from ``LOOKBACK_IDS`` before ``after_id`` on, oldest first (the reader skips repeats)."""
-    rows = (
-        Change.objects.filter(id__gt=max(0, after_id - LOOKBACK_IDS))
-        .order_by("id")
-        .values_list("id", "kind", "key")[:1000]
-    )
-    return [Seen(id=i, kind=k, key=key) for i, k, key in rows]
+def read_since(after_id: int, *, seen: Collection[int] = ()) -> list[Seen]:
+    """Rows from ``LOOKBACK_IDS`` before ``after_id`` on, oldest first, except the ids in ``seen``
+    (what the reader already applied): a poll with nothing new returns nothing (an idle gateway
+    process spent about 3 % of a core re-reading the lookback window 20 times a second)."""
+    rows = Change.objects.filter(id__gt=max(0, after_id - LOOKBACK_IDS))
+    if seen:
+        rows = rows.exclude(id__in=list(seen))
+    found = rows.order_by("id").values_list("id", "kind", "key")[:1000]
+    return [Seen(id=i, kind=k, key=key) for i, k, key in found]
 
 
 def prune() -> int:

@@ -238,7 +238,9 @@ class Follower:
             forget_everything()
             self._after, self._applied = newest, set()
         else:
-            rows: list[changes.Seen] = await self._run_db(changes.read_since, after_id=self._after)  # type: ignore[misc]
+            rows: list[changes.Seen] = await self._run_db(  # type: ignore[misc]
+                changes.read_since, after_id=self._after, seen=frozenset(self._applied)
+            )
             if len(rows) >= 1000:  # further behind than one read: forget everything instead
                 forget_everything()
             else:
@@ -248,7 +250,7 @@ class Follower:
             if rows:
                 self._after = max(self._after, rows[-1].id)
                 floor = self._after - changes.LOOKBACK_IDS
-                self._applied = {r.id for r in rows if r.id > floor}
+                self._applied = {i for i in self._applied | {r.id for r in rows} if i > floor}
         # Trust dates from when the read began: a change committed after that is not in it.
         _last_read = started
 
