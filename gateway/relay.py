@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -47,19 +48,19 @@ async def race(work: Awaitable[None], *, receive: Receive, watch: StreamWatch | 
 
     Returns which came first: ``"done"``, ``"client"`` or ``"watch"``; the others are cancelled.
     """
-    tasks: dict[asyncio.Future[object], str] = {
+    owned: dict[asyncio.Future[Any], str] = {
         asyncio.ensure_future(work): "done",
         asyncio.ensure_future(wait_for_disconnect(receive)): "client",
     }
-    if watch is not None:
-        tasks[asyncio.ensure_future(watch.ended.wait())] = "watch"
+    # The watch's own future, not a task: never cancelled here (it belongs to the watch).
+    tasks = {**owned, watch.ended_future(): "watch"} if watch is not None else owned
     try:
         finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
+        for task in owned:
             if not task.done():
                 task.cancel()
-        for task in tasks:
+        for task in owned:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     winner = next(t for t in tasks if t in finished)

@@ -7,7 +7,7 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -256,3 +256,13 @@ def assert_json_error(response: httpx.Response, status: int, error: str) -> dict
     assert body["error"] == error
     assert body["detail"]
     return body
+
+
+def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
+    """Poll ``condition`` until it holds: for a change this test process made (as a CLI, a Celery
+    sweep or another instance would), which the live gateway sees within its change feed's
+    50 ms poll, not at once (5 s is the patience of a slow CI box)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the change feed's reach"
+        time.sleep(0.02)

@@ -9,8 +9,6 @@ when another process made it (here: this test process, as a CLI or a Celery swee
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -18,21 +16,13 @@ import pytest
 
 from gateway.models import SessionBinding
 from gateway.services import end_session
-from tests.gateway.drivers import call, initialize
+from tests.gateway.drivers import call, eventually, initialize
 from tokens.api_keys import create_api_key
 from tokens.services import revoke_token
 from upstreams.models import UpstreamServer
 from upstreams.services import set_server_enabled
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    """Poll ``condition`` (the feed is read every 50 ms; 5 s is the patience of a slow CI box)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the change feed's reach"
-        time.sleep(0.02)
 
 
 def ready(gw) -> dict:

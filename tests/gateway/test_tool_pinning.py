@@ -15,7 +15,7 @@ import pytest
 from audit import events
 from audit.models import AuditEvent
 from tests.gateway.audit_wait import wait_for_event
-from tests.gateway.drivers import sdk_client, sdk_sse_client, text_of
+from tests.gateway.drivers import eventually, sdk_client, sdk_sse_client, text_of
 from tests.support.pinning_upstream import control, run_upstream
 from upstreams import pinning_services
 from upstreams.models import ToolChange, UpstreamServer
@@ -78,7 +78,7 @@ def test_unapproved_tools_are_invisible_and_refused_until_approved(gw, pinned):
     assert refusal.startswith("refused:") and "not been approved" in refusal
 
     pinning_services.approve_tools(server=pinned, names=["echo", "shifty"], actor="test")
-    assert listed(gw.mcp("pinned"), token) == ["echo", "shifty"]
+    eventually(lambda: listed(gw.mcp("pinned"), token) == ["echo", "shifty"])
     assert call(gw.mcp("pinned"), token, "echo", {"text": "hi"}) == "hi"
     assert call(gw.mcp("pinned"), token, "shifty", {"x": 21}) == "42"
     denied = wait_for_event(event=events.MCP_TOOL_DENIED, tool="echo")
@@ -112,7 +112,7 @@ def test_a_changed_definition_is_hidden_refused_and_audited_once(gw, pinned, shi
 
     # Approving the current definition makes it visible and callable again.
     pinning_services.approve_tools(server=pinned, names=["shifty"], actor="test")
-    assert "shifty" in listed(gw.mcp("pinned"), token, mode=mode)
+    eventually(lambda: "shifty" in listed(gw.mcp("pinned"), token, mode=mode))
     assert call(gw.mcp("pinned"), token, "shifty", {"x": 2}) == "4"
     assert changed_rows("shifty") == 2
 
@@ -125,7 +125,7 @@ def test_a_new_tool_appears_only_after_approval(gw, pinned, shifting_upstream):
     assert "not been approved" in call(gw.mcp("pinned"), token, "brand_new", {"text": "x"})
     assert AuditEvent.objects.get(event=events.TOOL_CHANGED, tool="brand_new").detail["kind"] == "new"
     pinning_services.approve_tools(server=pinned, names=["brand_new"], actor="test")
-    assert "brand_new" in listed(gw.mcp("pinned"), token)
+    eventually(lambda: "brand_new" in listed(gw.mcp("pinned"), token))
     assert call(gw.mcp("pinned"), token, "brand_new", {"text": "x"}) == "brand_new: x"
 
 
