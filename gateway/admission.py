@@ -13,8 +13,8 @@ more than the rest of the check). Last-used and last-seen times are noted in mem
 by the change follower in one batch every second, never on the request. The rate-limit hits a
 request's rules reach are counted together in one awaited round trip (``Limits``): on PostgreSQL
 + Redis the two synchronous Redis round trips per request had blocked the event loop (every
-request and stream of the process waited on them; make bench: 255 to about 400 req/s at
-concurrency 16 once they stopped).
+request and stream of the process waited on them; README "Performance" has the figures
+before and after).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ async def race(work: Awaitable[None], *, receive: Receive, watch: StreamWatch | 
         asyncio.ensure_future(wait_for_disconnect(receive)): "client",
     }
     # The watch's own future, not a task: never cancelled here (it belongs to the watch).
-    tasks = {**owned, watch.ended_future(): "watch"} if watch is not None else owned
+    tasks = {**owned, watch.ended: "watch"} if watch is not None else owned
     try:
         finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -36,32 +36,29 @@ SESSION_ENDED = "session_ended"
 RECHECK_FAILED = "recheck_failed"
 
 
+def _loop_future() -> asyncio.Future[None]:
+    return asyncio.get_running_loop().create_future()
+
+
 @dataclass(eq=False)
 class StreamWatch:
     raw_token: str
     session_id: str | None
-    ended: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
     # When the token was last known good (monotonic): at admission, then at each re-check.
     verified_at: float = field(default_factory=time.monotonic)
-
     # Done when the stream is ended: waited on next to the stream's work without a task of its
     # own (a task per open stream is about 2 KB of the 5,000 idle streams' memory).
-    _ended_future: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    ended: asyncio.Future[None] = field(default_factory=_loop_future, repr=False)
 
-    def ended_future(self) -> asyncio.Future[None]:
-        if self._ended_future is None:
-            self._ended_future = asyncio.get_running_loop().create_future()
-            if self.ended.is_set():
-                self._ended_future.set_result(None)
-        return self._ended_future
+    @property
+    def is_ended(self) -> bool:
+        return self.ended.done()
 
     def end(self, reason: str) -> None:
-        if not self.ended.is_set():
+        if not self.ended.done():
             self.reason = reason
-            self.ended.set()
-            if self._ended_future is not None and not self._ended_future.done():
-                self._ended_future.set_result(None)
+            self.ended.set_result(None)
 
 
 class StreamSupervisor:
@@ -135,7 +132,7 @@ class StreamSupervisor:
             for entry, session_id in asked:
                 entry.verified_at = max(entry.verified_at, asked_at)
                 if entry.raw_token not in found.good_tokens:
-                    if not entry.ended.is_set() and entry.raw_token in found.revoked_at:
+                    if not entry.is_ended and entry.raw_token in found.revoked_at:
                         metrics.get().revoke_to_close_seconds.observe(
                             max(0.0, time.time() - found.revoked_at[entry.raw_token]))
                     entry.end(TOKEN_INVALID)
@@ -149,7 +146,7 @@ class StreamSupervisor:
         now = time.monotonic()
         for entry in list(self._watches):
             if now + INTERVAL - entry.verified_at > RECHECK_DEADLINE:
-                if not entry.ended.is_set():
+                if not entry.is_ended:
                     logger.warning("stream ended: its token could not be re-checked",
                                    extra={"session_id": entry.session_id or ""})
                 entry.end(RECHECK_FAILED)

@@ -56,13 +56,13 @@ def test_a_session_learned_while_a_recheck_runs_is_checked_next_tick_not_ended(m
         entry.session_id = session.id
         release.set()
         await asyncio.sleep(INTERVAL * 2.5)  # the in-flight tick and at least one that asks about it
-        alive_while_active = not entry.ended.is_set()
+        alive_while_active = not entry.is_ended
         await asyncio.to_thread(
             end_session, session_id=session.id, status=SessionBinding.Status.CLOSED, reason="test",
             actor="tests", notify_upstream=False,
         )
         await asyncio.sleep(INTERVAL * 2.5)
-        ended_after_close = entry.ended.is_set() and entry.reason == "session_ended"
+        ended_after_close = entry.is_ended and entry.reason == "session_ended"
         supervisor.unwatch(entry)
         await asyncio.sleep(INTERVAL * 1.5)  # the supervisor's loop sees no watch and stops
         return alive_while_active, ended_after_close
@@ -128,10 +128,10 @@ def _watch_with_recheck(monkeypatch, outcomes: list) -> tuple[bool, str, float]:
         entry = supervisor.watch(raw_token="gth_x", session_id=None)
         started = asyncio.get_running_loop().time()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(entry.ended.wait(), timeout=3)
+            await asyncio.wait_for(asyncio.shield(entry.ended), timeout=3)
         took = asyncio.get_running_loop().time() - started
         supervisor.unwatch(entry)
-        return entry.ended.is_set(), entry.reason, took
+        return entry.is_ended, entry.reason, took
 
     return async_to_sync(scenario)()
 
@@ -153,7 +153,7 @@ def test_a_recheck_that_hangs_ends_the_stream_too(monkeypatch):
         supervisor = StreamSupervisor()
         entry = supervisor.watch(raw_token="gth_x", session_id=None)
         started = asyncio.get_running_loop().time()
-        await asyncio.wait_for(entry.ended.wait(), timeout=3)
+        await asyncio.wait_for(asyncio.shield(entry.ended), timeout=3)
         supervisor.unwatch(entry)
         return entry.reason, asyncio.get_running_loop().time() - started
 
@@ -190,9 +190,9 @@ def test_a_busy_event_loop_that_sees_a_prompt_answer_late_ends_nothing(monkeypat
         supervisor = StreamSupervisor()
         entry = supervisor.watch(raw_token="gth_x", session_id=None)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(entry.ended.wait(), timeout=RECHECK_DEADLINE * 3)
+            await asyncio.wait_for(asyncio.shield(entry.ended), timeout=RECHECK_DEADLINE * 3)
         supervisor.unwatch(entry)
-        return entry.ended.is_set()
+        return entry.is_ended
 
     assert not async_to_sync(scenario)()
     assert stalled.is_set()
