@@ -37,6 +37,7 @@ from gateway.responder import Responder
 from gateway.sse import MAX_EVENT_BYTES, SseEvent, SseParser, SseTooLarge, serialize
 from gateway.upstream_answers import read_bounded, relay_error
 from gateway.watch import StreamWatch
+from upstreams import body as upstream_body
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -46,27 +47,66 @@ EventHandler = Callable[[SseEvent], Awaitable[bytes]]
 async def race(work: Awaitable[None], *, receive: Receive, watch: StreamWatch | None) -> str:
     """Run ``work`` until it ends, the client disconnects, or the watch ends the stream.
 
-    Returns which came first: ``"done"``, ``"client"`` or ``"watch"``; the others are cancelled.
+    Returns which came first: ``"done"``, ``"client"`` or ``"watch"``. ``work`` runs in the
+    calling task, which the first of the others cancels (an idle stream holds hours: a task for
+    the work and an ``asyncio.wait`` over three were about 1.5 KB of its memory, and a task per
+    request is CPU); only the client's disconnect needs a task, to read ``receive``.
     """
-    owned: dict[asyncio.Future[Any], str] = {
-        asyncio.ensure_future(work): "done",
-        asyncio.ensure_future(wait_for_disconnect(receive)): "client",
-    }
-    # The watch's own future, not a task: never cancelled here (it belongs to the watch).
-    tasks = {**owned, watch.ended: "watch"} if watch is not None else owned
+    task = asyncio.current_task()
+    assert task is not None
+    stop = _Stop(task)
+    client = asyncio.ensure_future(wait_for_disconnect(receive))
+    client.add_done_callback(stop.by_client)
+    if watch is not None:
+        watch.ended.add_done_callback(stop.by_watch)
     try:
-        finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await work
+    except asyncio.CancelledError:
+        # Ours unless the task was also cancelled from outside (then that cancel goes on).
+        if stop.reason and not stop.settle():
+            return stop.reason
+        raise
     finally:
-        for task in owned:
-            if not task.done():
-                task.cancel()
-        for task in owned:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    winner = next(t for t in tasks if t in finished)
-    if tasks[winner] == "done":
-        winner.result()  # re-raise what the exchange raised
-    return tasks[winner]
+        stop.settle()
+        if watch is not None:
+            watch.ended.remove_done_callback(stop.by_watch)
+        client.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await client
+    return stop.reason or "done"
+
+
+class _Stop:
+    """The first of the client's disconnect and the watch to come cancels the racing task, once.
+
+    Callbacks run while the task waits inside the work, so the cancel always lands there.
+    """
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self._task = task
+        self.reason = ""
+        self._settled = False
+
+    def _stop(self, reason: str) -> None:
+        if not self.reason and not self._settled:
+            self.reason = reason
+            self._task.cancel()
+
+    def by_client(self, done: asyncio.Future[None]) -> None:
+        if not done.cancelled():
+            self._stop("client")
+
+    def by_watch(self, done: asyncio.Future[None]) -> None:
+        self._stop("watch")
+
+    def settle(self) -> bool:
+        """No more cancels; withdraw ours. True if the task is still being cancelled from outside."""
+        if self._settled:
+            return self._task.cancelling() > 0
+        self._settled = True
+        if self.reason:
+            return self._task.uncancel() > 0
+        return self._task.cancelling() > 0
 
 
 # Why the gateway ended a stream, by watch end reason, for the JSON-RPC errors of its pending
@@ -123,8 +163,7 @@ async def pump_sse(
     gets a keep-alive comment every ``STREAM_KEEPALIVE_SECONDS`` it got nothing else.
     """
     parser = SseParser()
-    chunks = upstream.aiter_bytes()
-    reading: asyncio.Future[bytes] | None = None
+    chunks = upstream_body.reader(upstream)
     bound, which = (
         (settings.STREAM_FIRST_EVENT_SECONDS, FIRST_EVENT) if awaits_answer
         else (settings.STREAM_IDLE_SECONDS, IDLE)
@@ -132,23 +171,18 @@ async def pump_sse(
     last_life = time.monotonic()
     try:
         while True:
-            if reading is None:
-                reading = asyncio.ensure_future(anext(chunks))
             deadline = last_life + bound
             wake = deadline
             if responder.can_keepalive:
                 wake = min(wake, responder.last_sent + settings.STREAM_KEEPALIVE_SECONDS)
-            await asyncio.wait({reading}, timeout=max(0.0, wake - time.monotonic()))
-            if not reading.done():
+            chunk = await chunks.read(max(0.0, wake - time.monotonic()))
+            if chunk is None:
                 if time.monotonic() >= deadline:
                     raise _stalled(which, bound)
                 await responder.keepalive()
                 continue
-            try:
-                chunk = reading.result()
-            except StopAsyncIteration:
+            if not chunk:
                 break
-            reading = None
             events = parser.feed(chunk)
             if events:
                 last_life = time.monotonic()
@@ -159,10 +193,7 @@ async def pump_sse(
     except SseTooLarge as exc:
         raise UpstreamUnavailable(f"The upstream sent an event larger than {MAX_EVENT_BYTES} bytes.") from exc
     finally:
-        if reading is not None and not reading.done():
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                await reading
+        await chunks.aclose()
     await responder.body(b"".join(out))
 
 

@@ -49,10 +49,30 @@ def _aiohttp_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
+# Where a response of the aiohttp transport carries aiohttp's own body buffer (``upstreams.body``
+# reads it under a deadline without a task per read).
+AIOHTTP_CONTENT = "gatehouse.aiohttp_content"
+
+
+class _Transport(AiohttpTransport):
+    """httpx_aiohttp's transport, handing aiohttp's body buffer on in the response's extensions.
+
+    httpx_aiohttp (pinned in requirements.lock) keeps the aiohttp response as
+    ``_aiohttp_response``; ``tests/upstreams/test_body_reader.py`` fails if an upgrade moves it.
+    """
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        content = getattr(getattr(response.stream, "_aiohttp_response", None), "content", None)
+        if isinstance(content, aiohttp.StreamReader):
+            response.extensions[AIOHTTP_CONTENT] = content
+        return response
+
+
 def build_client(transport: str = DEFAULT_TRANSPORT) -> httpx.AsyncClient:
     if transport == "aiohttp":
         return httpx.AsyncClient(
-            transport=AiohttpTransport(limits=LIMITS, trust_env=False, client=_aiohttp_session),
+            transport=_Transport(limits=LIMITS, trust_env=False, client=_aiohttp_session),
             timeout=timeout(),
             follow_redirects=False,
             trust_env=False,
