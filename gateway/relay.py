@@ -49,7 +49,7 @@ async def race(work: Awaitable[None], *, receive: Receive, watch: StreamWatch | 
 
     Returns which came first: ``"done"``, ``"client"`` or ``"watch"``. ``work`` runs in the
     calling task, which the first of the others cancels (an idle stream holds hours: a task for
-    the work and an ``asyncio.wait`` over three were about 1.5 KB of its memory, and a task per
+    the work and an ``asyncio.wait`` over three were about 2 KB of its memory, and a task per
     request is CPU); only the client's disconnect needs a task, to read ``receive``.
     """
     task = asyncio.current_task()

@@ -13,7 +13,7 @@ losing the read in flight. ``reader(response)`` picks how:
 Measured with tracemalloc in the server (300 idle GET streams through the gateway, make bench's
 upstream): the task-per-read path with httpx's generator chain held about 8 KB of each idle
 stream's memory, for the task, its ``asyncio.wait`` and the chain of generators and context
-managers under ``aiter_bytes``; the direct read about 0.6 KB.
+managers under ``aiter_bytes``; the direct read well under 1 KB (48.4 to 42.5 KB in all).
 """
 
 from __future__ import annotations
