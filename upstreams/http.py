@@ -5,7 +5,7 @@ uses the MCP SDK's own client (``upstreams.transports``).
 httpx's API with aiohttp's transport (``httpx_aiohttp.AiohttpTransport``): chosen by measurement,
 see ``bench/gateway/`` and the ``gateway`` package docstring. Timeouts: connect and pool waits are
 bounded by ``GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS``; reads are unbounded because an open SSE stream
-has no total limit (the time to response headers is bounded by the proxy with ``wait_for``).
+has no total limit (the time to response headers is bounded by the proxy with ``asyncio.timeout``).
 """
 
 from __future__ import annotations
