@@ -47,7 +47,10 @@ async def best_effort(call: Callable[..., Awaitable[T]], *args: Any, cleanup: bo
     if not (outage.should_try() or cleanup):
         return None
     try:
-        result = await asyncio.wait_for(call(*args), timeout=CALL_TIMEOUT_SECONDS)
+        # asyncio.timeout, not wait_for: 3.11's wait_for returns a result that lands together
+        # with a cancel and drops the cancel (a stream ended by its watch would go on).
+        async with asyncio.timeout(CALL_TIMEOUT_SECONDS):
+            result = await call(*args)
     except _LAYER_DOWN as exc:
         outage.failed(exc)
         return None

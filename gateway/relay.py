@@ -10,7 +10,6 @@ pinned per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -71,8 +70,13 @@ async def race(work: Awaitable[None], *, receive: Receive, watch: StreamWatch | 
         if watch is not None:
             watch.ended.remove_done_callback(stop.by_watch)
         client.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        try:
             await client
+        except asyncio.CancelledError:
+            # The client task's own cancel, unless the server cancelled us meanwhile (then that
+            # cancel, handed to the task we awaited, must go on).
+            if stop.cancelled_from_outside():
+                raise
     return stop.reason or "done"
 
 
@@ -84,6 +88,8 @@ class _Stop:
 
     def __init__(self, task: asyncio.Task[Any]) -> None:
         self._task = task
+        # Cancels the task already had when the race began are not ours to judge.
+        self._before = task.cancelling()
         self.reason = ""
         self._settled = False
 
@@ -101,12 +107,14 @@ class _Stop:
 
     def settle(self) -> bool:
         """No more cancels; withdraw ours. True if the task is still being cancelled from outside."""
-        if self._settled:
-            return self._task.cancelling() > 0
-        self._settled = True
-        if self.reason:
-            return self._task.uncancel() > 0
-        return self._task.cancelling() > 0
+        if not self._settled:
+            self._settled = True
+            if self.reason:
+                self._task.uncancel()
+        return self.cancelled_from_outside()
+
+    def cancelled_from_outside(self) -> bool:
+        return self._task.cancelling() > self._before
 
 
 # Why the gateway ended a stream, by watch end reason, for the JSON-RPC errors of its pending

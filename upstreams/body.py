@@ -19,7 +19,6 @@ managers under ``aiter_bytes``; the direct read well under 1 KB (48.4 to 42.5 KB
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -102,5 +101,12 @@ class _TaskReader:
         pending, self._pending = self._pending, None
         if pending is not None and not pending.done():
             pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await pending
+            except asyncio.CancelledError:
+                # The read's own cancel, unless this task is being cancelled too (that goes on).
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except Exception:  # noqa: BLE001, S110 - a read that failed as it was stopped: nothing to keep
+                pass

@@ -107,3 +107,25 @@ def test_the_client_task_is_not_left_behind():
         return asyncio.all_tasks() - before
 
     assert asyncio.run(scenario()) == set()
+
+
+def test_a_cancel_from_outside_while_the_client_reader_winds_down_goes_on():
+    async def slow_to_stop() -> dict[str, str]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.1)  # a receive that takes a while to stop: race waits for it
+            raise
+        return {}
+
+    async def scenario() -> bool:
+        racing = asyncio.ensure_future(race(asyncio.sleep(0.01), receive=slow_to_stop, watch=None))
+        await asyncio.sleep(0.05)  # the work is done; race is waiting for the client reader
+        racing.cancel()
+        try:
+            await racing
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(scenario()), "race swallowed the server's cancel"
