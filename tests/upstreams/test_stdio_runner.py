@@ -35,13 +35,15 @@ INITIALIZE = {
 
 
 def _alive(pid: int) -> bool:
+    # A zombie is gone for our purposes (its parent has not reaped it yet). The process can
+    # also be reaped between any two of these steps: opening its stat file then fails with
+    # FileNotFoundError, and reading one already open with ProcessLookupError (ESRCH).
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    # A zombie is gone for our purposes (its parent has not reaped it yet).
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(") ", 1)[1][0] != "Z"
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
