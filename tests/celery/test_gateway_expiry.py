@@ -122,10 +122,14 @@ def test_idle_gateway_session_is_expired_by_beat_then_refused_and_deleted_upstre
     refused = answers[-1]
     assert refused.status_code == 404
     assert refused.json()["error"] == "session_not_found"
-    assert upstream_session_id in _upstream_deletes(upstream_mcp)
     event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session_id)
     assert event.detail["upstream_delete"] == "queued"
-    assert SessionEndOutbox.objects.get(session_id=session_id).upstream_status == 200
+    # The worker commits the expiry first and DELETEs upstream after, outside that transaction.
+    wait_until(lambda: upstream_session_id in _upstream_deletes(upstream_mcp), what="the upstream DELETE")
+    wait_until(
+        lambda: SessionEndOutbox.objects.filter(session_id=session_id, upstream_status=200).exists(),
+        what="the outbox to record the upstream's 200",
+    )
 
 
 def test_open_stream_closes_when_beat_expires_its_session(start_worker, demo, make_token):

@@ -235,6 +235,14 @@ class OpenStream:
         finally:
             self.closed_at = time.monotonic()
 
+    def wait_for(self, condition: Callable[[OpenStream], bool], *, timeout: float = 10.0) -> None:
+        """Until ``condition(self)`` holds (headers or a first event through a loaded machine)."""
+        deadline = time.monotonic() + timeout
+        while not condition(self):
+            assert self.closed_at is None, f"stream ended early with {self.status}"
+            assert time.monotonic() < deadline, f"stream: status {self.status}, {self.events} events"
+            time.sleep(0.02)
+
     def wait_closed(self, timeout: float) -> float | None:
         self._thread.join(timeout)
         return self.closed_at

@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -22,12 +23,13 @@ METADATA = f'resource_metadata="{settings.PUBLIC_URL}/.well-known/oauth-protecte
 
 
 def test_missing_token_gets_401_pointing_at_resource_metadata(gw):
-    response = post(gw.mcp("demo"))
+    agent = f"refusals-{uuid.uuid4().hex}"  # picks this request's row, not a late one of another test
+    response = post(gw.mcp("demo"), headers={"User-Agent": agent})
     assert_json_error(response, 401, "missing_token")
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer ") and METADATA in challenge
     assert "invalid_token" not in challenge
-    denied = wait_for_event(event="auth.denied", status=401)
+    denied = wait_for_event(event="auth.denied", status=401, user_agent=agent)
     assert denied.detail["reason"] == "missing_token"
     # What the client was told is what the audit row keeps: no part of it mistaken for a secret.
     assert denied.detail["detail"] == response.json()["detail"]

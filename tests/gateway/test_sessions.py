@@ -164,7 +164,7 @@ def test_streaming_tool_call_is_cut_within_a_second_of_revocation(gw):
         method="POST",
         body=body,
     )
-    assert stream.status == 200 and stream.events > 0
+    stream.wait_for(lambda s: s.status == 200 and s.events > 0)
     revoked_at = time.monotonic()
     revoke_token(token=token.token, actor="tests")
     closed_at = stream.wait_closed(timeout=10)
@@ -215,6 +215,7 @@ def test_open_get_stream_closes_when_an_admin_ends_the_session(gw):
 def test_open_legacy_sse_stream_closes_after_revocation(gw):
     token = gw.token({"demo-sse": None})
     stream = OpenStream(gw.sse(), {"Authorization": f"Bearer {token.secret}"})
+    stream.wait_for(lambda s: s.status is not None)
     assert stream.status == 200
     revoked_at = time.monotonic()
     revoke_token(token=token.token, actor="tests")

@@ -6,7 +6,6 @@ and the stateful handshake revisions (``mode="legacy"``: initialize + Mcp-Sessio
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 
@@ -76,9 +75,9 @@ def test_progress_notifications_arrive_as_they_happen(gw, mode):
     arrivals, finished, text = anyio.run(run)
     assert text == f"done {steps}"
     assert len(arrivals) == steps
-    # Relative, not a speed check: with buffering all events would land together at the end.
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert min(gaps) > delay / 2
+    # Relative, not a speed check: with buffering all events would land together at the end. The
+    # spread, not each gap: one event relayed late on a loaded machine shortens the gap after it.
+    assert arrivals[-1] - arrivals[0] > (steps - 1) * delay * 0.5
     assert finished - arrivals[0] > (steps - 1) * delay * 0.75
 
 

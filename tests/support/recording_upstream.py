@@ -71,6 +71,7 @@ def recording_upstream() -> Iterator[RecordingUpstream]:
     class Handler(BaseHTTPRequestHandler):
         def do_DELETE(self) -> None:
             session_id = self.headers.get("Mcp-Session-Id", "")
+            status = upstream.delete_status  # read before it is recorded: a test changes it on seeing that
             with upstream._lock:
                 upstream.arrived.append(session_id)
             gate = upstream._gate
@@ -84,7 +85,7 @@ def recording_upstream() -> Iterator[RecordingUpstream]:
             upstream._record(
                 ReceivedDelete(session_id=session_id, headers={k.lower(): v for k, v in self.headers.items()})
             )
-            self.send_response(upstream.delete_status)
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -85,23 +85,24 @@ def test_progress_arrives_as_it_is_sent(stdio_gateway, register_stdio, make_toke
     register_stdio("progress")
     token = make_token({"progress": None})
     arrivals: list[float] = []
+    finished: list[float] = []
 
     async def run() -> str:
         async with sdk_client(stdio_gateway.mcp("progress"), token=token.secret) as client:
-            start = time.monotonic()
-
             async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-                arrivals.append(time.monotonic() - start)
+                arrivals.append(time.monotonic())
 
             result = await client.call_tool(
                 "slow_progress", {"steps": 4, "delay": 0.4}, progress_callback=on_progress
             )
+            finished.append(time.monotonic())
             return result.content[0].text
 
     assert anyio.run(run) == "done 4"
     assert len(arrivals) == 4
-    # Unbuffered: the reports are spread over the call, not delivered together at its end.
-    assert arrivals[0] < 0.35 and arrivals[-1] - arrivals[0] > 0.9
+    # Unbuffered: the reports (sent 0.4 s apart, the last 0.4 s before the answer) are spread over
+    # the call, not delivered together at its end. Relative times only: four processes share the box.
+    assert finished[0] - arrivals[0] > 0.9 and arrivals[-1] - arrivals[0] > 0.6
 
 
 def test_kill_9_mid_call_gives_a_clear_error_and_the_next_call_works(
@@ -114,17 +115,25 @@ def test_kill_9_mid_call_gives_a_clear_error_and_the_next_call_works(
         async with sdk_client(stdio_gateway.mcp("crashy"), token=token.secret) as client:
             pid = int((await client.call_tool("pid", {})).content[0].text)
             error = ""
+            running = anyio.Event()
+
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                running.set()
+
             async with anyio.create_task_group() as tg:
-                async def kill_soon() -> None:
-                    await anyio.sleep(0.5)
+                async def kill_mid_call() -> None:
+                    await running.wait()  # the call has reached the process: kill it under the call
                     os.kill(pid, signal.SIGKILL)
 
-                tg.start_soon(kill_soon)
-                with anyio.fail_after(10):
+                tg.start_soon(kill_mid_call)
+                with anyio.fail_after(30):
                     try:
-                        await client.call_tool("slow_progress", {"steps": 50, "delay": 0.2})
+                        await client.call_tool(
+                            "slow_progress", {"steps": 50, "delay": 0.2}, progress_callback=on_progress
+                        )
                     except MCPError as exc:
                         error = str(exc)
+                tg.cancel_scope.cancel()  # a call that never reported progress leaves no killer behind
             after = int((await client.call_tool("pid", {})).content[0].text)  # same session, new process
             return pid, after, error
 
