@@ -116,10 +116,10 @@ def test_idle_gateway_session_is_expired_by_beat_then_refused_and_deleted_upstre
 
     # The worker is another process: the gateway learns of the expiry from its change feed
     # (a 50 ms poll), so a call made the instant the row changed may still be admitted.
-    answers: list[httpx.Response] = []
-    eventually(lambda: answers.append(_call(demo, auth, session_id, "echo", {"text": "again"}))
-               or answers[-1].status_code != 200)
-    refused = answers[-1]
+    again = {"text": "again"}
+    refused = eventually(
+        lambda: (answer := _call(demo, auth, session_id, "echo", again)).status_code != 200 and answer
+    )
     assert refused.status_code == 404
     assert refused.json()["error"] == "session_not_found"
     event = AuditEvent.objects.get(event=events.SESSION_EXPIRED, session_id=session_id)

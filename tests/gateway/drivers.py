@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -18,6 +18,8 @@ import httpx2
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -266,11 +268,12 @@ def assert_json_error(response: httpx.Response, status: int, error: str) -> dict
     return body
 
 
-def eventually(condition: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    """Poll ``condition`` until it holds: for a change this test process made (as a CLI, a Celery
-    sweep or another instance would), which the live gateway sees within its change feed's
-    50 ms poll, not at once (5 s is the patience of a slow CI box)."""
+def eventually(condition: Callable[[], T], *, timeout: float = 5.0) -> T:
+    """Poll ``condition`` until it holds, and return what it returned: for a change this test
+    process made (as a CLI, a Celery sweep or another instance would), which the live gateway sees
+    within its change feed's 50 ms poll, not at once (5 s is the patience of a slow CI box)."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (result := condition()):
         assert time.monotonic() < deadline, "not within the change feed's reach"
         time.sleep(0.02)
+    return result

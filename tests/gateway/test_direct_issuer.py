@@ -80,10 +80,9 @@ def test_a_cut_off_subject_and_a_revoked_row_are_refused_on_the_next_request(dir
     issuer = selectors.issuer_by_name("gha")
     services.revoke_subject(issuer=issuer, subject=CI_SUBJECT, actor="tests")
     # This process is not the gateway's: it learns of the change from the feed (50 ms poll).
-    answers: list[httpx.Response] = []
-    eventually(lambda: answers.append(_post_initialize(direct_gw.mcp("demo"), token))
-               or answers[-1].status_code != 200)
-    refused = answers[-1]
+    refused = eventually(
+        lambda: (answer := _post_initialize(direct_gw.mcp("demo"), token)).status_code != 200 and answer
+    )
     assert refused.status_code == 401 and "cut off" in refused.json()["detail"]
     denied = wait_for_event(event="auth.denied", detail__reason="external_subject_denied")
     assert denied.actor == "external-jwt" and token not in str(denied.detail)
