@@ -20,7 +20,7 @@ Redis is down.
 
 Nothing that decides whether a token is valid lives in the cache: tokens are checked against the
 database (``gateway.admission``; a process reuses a success only in its own memory, and forgets it
-through the change feed in the database, ``gateway.hot``), so an outage cannot let a revoked
+through the change feed in the database, ``gateway.admission.caches``), so an outage cannot let a revoked
 token in.
 Keep it that way: the cache may only hold what is safe to lose or to count per process for a
 while (rate-limit counters, throttle history, upstream tool listings).

@@ -1,6 +1,6 @@
 """The change feed: how every process learns that a token, a server or a session changed.
 
-The gateway answers steady-state requests from per-process caches (``gateway.hot``): the token
+The gateway answers steady-state requests from per-process caches (``gateway.admission.caches``): the token
 verdict, the upstream target and the session binding. Whatever would make the database refuse
 what a cache would admit (a revocation, a rotation, an edited or disabled server, an ended
 session, a deactivated owner, a distrusted issuer) is *published* here, by whichever process
@@ -10,7 +10,7 @@ makes the change (a console view, the REST API, a management command, a Celery s
   revocation always has its row, and a rolled-back one never does;
 - once that transaction commits, the handlers of **this process** run at once, so the instance
   that revoked refuses the very next request;
-- every gateway process follows the rows (``gateway.hot.follow``, every ``POLL_SECONDS``) and
+- every gateway process follows the rows (``gateway.admission.caches.follow``, every ``POLL_SECONDS``) and
   runs the same handlers, so other instances forget within one poll (50 ms) plus its query.
 
 Why the database and not the channel layer: every process that changes tokens already holds a

@@ -9,5 +9,5 @@ urlpatterns = [
     path("", include("upstreams.urls")),
     path("", include("tokens.urls")),
     path("audit/", include("audit.urls")),
-    path("sessions/", include("gateway.console_urls")),
+    path("sessions/", include("gateway.console.urls")),
 ]

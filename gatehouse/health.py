@@ -49,9 +49,9 @@ def ready(request: HttpRequest) -> JsonResponse:
 
 
 def _hot_path() -> str:
-    """``cached`` while this process's gateway caches answer (``gateway.hot``); otherwise
+    """``cached`` while this process's gateway caches answer (``gateway.admission.caches``); otherwise
     ``database (…)`` and why: every request is checked against the database (correct, slower)."""
-    from gateway.hot import mode
+    from gateway.admission.caches import mode
 
     return mode()
 

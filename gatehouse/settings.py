@@ -305,7 +305,7 @@ TOKEN_RATE = env.rate("GATEHOUSE_TOKEN_RATE", default="600/m")
 IP_RATE = env.rate("GATEHOUSE_IP_RATE", default="1200/m")
 MAX_BODY_BYTES = env.positive_int("GATEHOUSE_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 UPSTREAM_TIMEOUT_SECONDS = env.positive_float("GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS", default=30.0)
-# Bounds on an upstream event stream once its headers are in (gateway/relay.py ``pump_sse``). Only
+# Bounds on an upstream event stream once its headers are in (gateway/upstream/relay.py ``pump_sse``). Only
 # complete SSE blocks count as a sign of life (an event or a keep-alive comment such as the SDK
 # servers' 15 s pings), never loose bytes: a trickle that never completes an event is a stall.
 # First: the time from the headers of an answer to a POST to its first complete block; as long as

@@ -9,7 +9,7 @@ standard OpenTelemetry variables apply as the SDK reads them: ``OTEL_EXPORTER_OT
 never on the request, and the queue is flushed at a clean exit.
 
 When it is off nothing is set up: ``ENABLED`` is False, and the gateway's per-request hook is one
-attribute read and one shared no-op context (``gateway.tracing``, 0.5 µs), which load runs cannot
+attribute read and one shared no-op context (``gateway.pipeline.spans``, 0.5 µs), which load runs cannot
 tell apart from no hook at all.
 """
 

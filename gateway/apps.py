@@ -7,18 +7,19 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from gatehouse import metrics as series
-        from gateway import metrics
+        from gateway.request import request_metrics
 
         # Live sessions are rows, not process state: each scrape counts them.
-        series.register_scrape_collector(metrics.live_sessions)
+        series.register_scrape_collector(request_metrics.live_sessions)
 
         from gatehouse import changes
-        from gateway import hot, watch
+        from gateway.admission import caches
         from gateway.models import SessionBinding
+        from gateway.sessions import watch
 
         # A session that ended (or a binding removed) is forgotten by admission's cache.
         changes.publish_on_save(SessionBinding, changes.SESSION, key=lambda binding: binding.pk,
                                 when=lambda binding: binding.status != SessionBinding.Status.ACTIVE)
-        changes.on_change(hot.forget)
+        changes.on_change(caches.forget)
         # Open streams re-check at once on a token or session change, not at their next tick.
-        hot.also_on_change(watch.nudge)
+        caches.also_on_change(watch.nudge)

@@ -13,10 +13,10 @@ from importlib import import_module
 from django.urls import URLPattern
 
 from gatehouse.asgi_routing import asgi_route
-from gateway.context import Context
-from gateway.errors import NoSuchPath
-from gateway.pipeline import Receive, asgi_app
-from gateway.responder import Responder
+from gateway.pipeline.context import Context
+from gateway.pipeline.steps import Receive, asgi_app
+from gateway.request.refusals import NoSuchPath
+from gateway.request.responder import Responder
 from upstreams import transports
 
 

@@ -29,7 +29,7 @@ from django.utils import timezone
 from audit import events
 from audit.services import record_many
 from gateway.models import SessionBinding, SessionEndOutbox
-from gateway.outbox import deliver_upstream_deletes, ends_upstream
+from gateway.sessions.outbox import deliver_upstream_deletes, ends_upstream
 from tokens.expiry import SWEEP_ACTOR
 from tokens.models import Token
 
@@ -209,7 +209,7 @@ def expire_sessions(*, now: datetime | None = None, batch_size: int | None = Non
     too old means started more than ``SESSION_MAX_SECONDS`` ago; a dead token is one
     ``Token.objects.dead(now)`` finds (revoked, rotated out, expired, whether or not the token
     sweep has relabelled it yet), so tokens never has to call into the gateway. Open streams do
-    not wait for this: they re-check their token every 0.4 s (``gateway.watch``). Each ended
+    not wait for this: they re-check their token every 0.4 s (``gateway.sessions.watch``). Each ended
     session gets an audit event and an upstream DELETE. First, the sweep sends the outbox's
     DELETEs that are due: those a crashed worker left, and retries of failed ones.
     """

@@ -1,4 +1,4 @@
-"""Celery tasks for gateway sessions: thin callers of ``gateway.services`` and ``gateway.outbox``."""
+"""Celery tasks for gateway sessions: thin callers of ``gateway.services`` and ``gateway.sessions.outbox``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import logging
 from celery import shared_task
 
 from gatehouse import changes, heartbeats
-from gateway import outbox, services
+from gateway import services
+from gateway.sessions import outbox
 
 logger = logging.getLogger("gatehouse.gateway")
 

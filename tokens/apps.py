@@ -15,7 +15,7 @@ class TokensConfig(AppConfig):
 
 
 def _publish_changes() -> None:
-    """What makes a cached token verdict wrong (``gatehouse.changes``, ``gateway.hot``)."""
+    """What makes a cached token verdict wrong (``gatehouse.changes``, ``gateway.admission.caches``)."""
     from django.contrib.auth import get_user_model
 
     from gatehouse import changes

@@ -223,7 +223,7 @@ def note_seen_definitions(*, server_id: int, seen: Sequence[SeenDefinition]) -> 
         if ApprovedTool.objects.filter(server=server, name=item.name).exclude(
             last_seen_hash=item.hash
         ).update(last_seen_hash=item.hash):
-            changes.publish(changes.SERVER)  # the pins admission caches (``gateway.hot``)
+            changes.publish(changes.SERVER)  # the pins admission caches (``gateway.admission.caches``)
         change = _record_change(
             server=server, definition=item.definition, digest=item.hash, audit=True, actor=GATEWAY_ACTOR
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.sse import SseParser
+from gateway.mcp.sse_events import SseParser
 
 CHUNK = 64 * 1024
 

@@ -19,20 +19,22 @@ from django.urls import URLPattern
 
 from gatehouse.asgi_routing import asgi_route
 from gatehouse.layer import best_effort, join_group
-from gateway import policy, sessions
-from gateway.closing import close_stream_session
-from gateway.context import Context
-from gateway.errors import Refusal, UpstreamUnavailable, jsonrpc_body
-from gateway.exchange import forward_headers, open_upstream, upstream_url
-from gateway.flows import SERVER, end_if_upstream_forgot, start_session
-from gateway.pipeline import Endpoint, Receive, admit_request, asgi_app
-from gateway.protocol import check_headers_agree, parse_body
-from gateway.refusals import audit_refusal
-from gateway.relay import end_by_watch, pump_sse, race, relay, tool_filter
-from gateway.responder import Responder
-from gateway.sse import SseEvent, serialize
-from gateway.upstream_answers import check_upstream_status
-from gateway.watch import StreamWatch, supervisor
+from gateway.admission import bindings
+from gateway.flows import SERVER
+from gateway.mcp import policy
+from gateway.mcp.protocol import check_headers_agree, parse_body
+from gateway.mcp.sse_events import SseEvent, serialize
+from gateway.pipeline.context import Context
+from gateway.pipeline.refusing import audit_refusal
+from gateway.pipeline.steps import Endpoint, Receive, admit_request, asgi_app
+from gateway.request.refusals import Refusal, UpstreamUnavailable, jsonrpc_body
+from gateway.request.responder import Responder
+from gateway.sessions.closing import close_stream_session
+from gateway.sessions.lifecycle import end_if_upstream_forgot, start_session
+from gateway.sessions.watch import StreamWatch, supervisor
+from gateway.upstream.answers import check_upstream_status
+from gateway.upstream.hop import forward_headers, open_upstream, upstream_url
+from gateway.upstream.relay import end_by_watch, pump_sse, race, relay, tool_filter
 from upstreams import transports
 
 MESSAGES_PREFIX = "messages"
@@ -91,7 +93,7 @@ class _LegacyStream:
         self.ctx = ctx
         self.responder = responder
         self.watch = watch
-        self.binding: sessions.Binding | None = None
+        self.binding: bindings.Binding | None = None
         self.layer = get_channel_layer()
         self.channel: str | None = None
         self.listener: asyncio.Task[None] | None = None

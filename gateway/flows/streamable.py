@@ -15,13 +15,9 @@ import json
 from django.urls import URLPattern
 
 from gatehouse.asgi_routing import asgi_route
-from gateway import policy
-from gateway.context import Context
-from gateway.errors import BadRequest, Refusal
-from gateway.exchange import forward_headers, open_upstream, upstream_url
-from gateway.flows import SERVER, close_session, end_if_upstream_forgot, start_session
-from gateway.pipeline import Endpoint, Receive, admit_request, asgi_app
-from gateway.protocol import (
+from gateway.flows import SERVER
+from gateway.mcp import policy
+from gateway.mcp.protocol import (
     CANCELLED_NOTIFICATION,
     INVALID_REQUEST,
     METHOD_HEADER,
@@ -30,10 +26,15 @@ from gateway.protocol import (
     check_headers_agree,
     parse_body,
 )
-from gateway.relay import end_by_watch, race, relay
-from gateway.responder import Responder
-from gateway.upstream_answers import check_upstream_status
-from gateway.watch import supervisor
+from gateway.pipeline.context import Context
+from gateway.pipeline.steps import Endpoint, Receive, admit_request, asgi_app
+from gateway.request.refusals import BadRequest, Refusal
+from gateway.request.responder import Responder
+from gateway.sessions.lifecycle import close_session, end_if_upstream_forgot, start_session
+from gateway.sessions.watch import supervisor
+from gateway.upstream.answers import check_upstream_status
+from gateway.upstream.hop import forward_headers, open_upstream, upstream_url
+from gateway.upstream.relay import end_by_watch, race, relay
 from upstreams import transports
 
 ENDPOINT = Endpoint(

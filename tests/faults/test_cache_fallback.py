@@ -21,8 +21,8 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from gatehouse.cache import ResilientRedisCache, SharedConnectionPool
-from gateway import ratelimit
-from gateway.errors import RateLimited
+from gateway.admission import ratelimit
+from gateway.request.refusals import RateLimited
 from tests.support.processes import free_port
 from tests.support.redis_server import OwnRedis
 

@@ -6,11 +6,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
 
-from gateway import credentials
-from gateway.admission import close_pool_connections
-from gateway.credentials import CredentialKind, RequestParts, extract_credential
-from gateway.exchange import Incoming, forward_headers, upstream_url
+from gateway.admission import credentials
+from gateway.admission.credentials import CredentialKind, RequestParts, extract_credential
+from gateway.admission.db_pool import close_pool_connections
 from gateway.flows.streamable import streamable_http
+from gateway.request.incoming import Incoming
+from gateway.upstream.hop import forward_headers, upstream_url
 from tests.gateway.audit_wait import wait_for_event
 
 TEST_HEADER = "x-gatehouse-test-token"

@@ -1,6 +1,6 @@
 """Which credential a request presents, and that none of it survives into a forwarded URL."""
 
-from gateway.credentials import extract_credential, strip_query_credentials
+from gateway.admission.credentials import extract_credential, strip_query_credentials
 
 
 def test_bearer_wins_over_api_key_and_query():

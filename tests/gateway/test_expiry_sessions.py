@@ -14,8 +14,8 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from gateway.models import SessionBinding, SessionEndOutbox
-from gateway.outbox import DELETE_MAX_ATTEMPTS, UpstreamDeleteFailed, retry_upstream_delete
 from gateway.services import SWEEP_ACTOR, expire_sessions
+from gateway.sessions.outbox import DELETE_MAX_ATTEMPTS, UpstreamDeleteFailed, retry_upstream_delete
 from tests.support.processes import free_port
 from tests.support.recording_upstream import recording_upstream
 from tests.support.sessions import make_session

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
 
-from gateway.admission import close_pool_connections
+from gateway.admission.db_pool import close_pool_connections
 from gateway.flows import streamable as streamable_flow
 from gateway.flows.streamable import streamable_http
 from tests.gateway.audit_wait import wait_for_event

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from gateway.protocol import (
+from gateway.mcp.protocol import (
     HEADER_MISMATCH,
     INVALID_REQUEST,
     PARSE_ERROR,

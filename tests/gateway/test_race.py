@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from gateway.relay import race
-from gateway.watch import StreamWatch
+from gateway.sessions.watch import StreamWatch
+from gateway.upstream.relay import race
 
 
 class Client:

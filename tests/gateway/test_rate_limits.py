@@ -1,7 +1,7 @@
 """Rate limits are counted off the event loop's back and answer before anything they guard.
 
 The per-IP and per-token hits of one request are counted together after admission (one Redis
-round trip that does not block the loop, ``gateway.admission.Limits``), yet they keep the order of
+round trip that does not block the loop, ``gateway.admission.rules.Limits``), yet they keep the order of
 the rules: a client over its per-IP limit gets 429 whatever its token, and costs no database
 lookup, as if counted first. (The per-token 429 and its audit row: ``test_refusals``.)
 """
@@ -14,15 +14,15 @@ import uuid
 import pytest
 from asgiref.sync import async_to_sync
 
-from gateway import admission
-from gateway.credentials import Credential
-from gateway.errors import RateLimited, Unauthorized
+from gateway.admission import db_pool, rules
+from gateway.admission.credentials import Credential
+from gateway.request.refusals import RateLimited, Unauthorized
 from upstreams import transports
 
 
 def attempt(client_ip: str, raw: str) -> BaseException:
     with pytest.raises((Unauthorized, RateLimited)) as refused:
-        async_to_sync(admission.admit_fast)(
+        async_to_sync(rules.admit_fast)(
             client_ip=client_ip, credential=Credential(raw=raw, source="bearer"), server_name="demo",
             session_id=None, transport=transports.STREAMABLE,
         )
@@ -33,13 +33,13 @@ def attempt(client_ip: str, raw: str) -> BaseException:
 def database_lookups(monkeypatch) -> list[str]:
     """Every token the database is asked about (the real lookup runs; this only records it)."""
     asked: list[str] = []
-    real = admission.DatabaseLookups.token
+    real = rules.DatabaseLookups.token
 
     def recording(self, credential):
         asked.append(credential.raw)
         return real(self, credential)
 
-    monkeypatch.setattr(admission.DatabaseLookups, "token", recording)
+    monkeypatch.setattr(rules.DatabaseLookups, "token", recording)
     return asked
 
 
@@ -62,4 +62,4 @@ def test_a_client_over_its_ip_limit_gets_429_and_costs_no_database_lookup(settin
         # Another client keeps its own count.
         assert isinstance(attempt(f"{client_ip}1", "gth_unknown-other"), Unauthorized)
     finally:
-        admission.close_pool_connections()  # else PostgreSQL refuses to drop the test database
+        db_pool.close_pool_connections()  # else PostgreSQL refuses to drop the test database

@@ -1,6 +1,6 @@
 """SSE events are recognised as soon as they are complete, whatever the chunking and line endings."""
 
-from gateway.sse import SseParser, serialize
+from gateway.mcp.sse_events import SseParser, serialize
 
 
 def test_events_split_across_chunks_are_released_when_complete():

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from gateway.errors import Refusal, jsonrpc_body
-from gateway.policy import filter_tools_payload, refuse_denied_tools
-from gateway.protocol import parse_body
+from gateway.mcp.policy import filter_tools_payload, refuse_denied_tools
+from gateway.mcp.protocol import parse_body
+from gateway.request.refusals import Refusal, jsonrpc_body
 from tokens.scope import TokenScope
 
 LISTING = {

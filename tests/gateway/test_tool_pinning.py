@@ -223,9 +223,9 @@ def _target(approved: dict[str, str], last_seen: dict[str, str] | None = None, *
 def _refusal(target, tool: str) -> Any:
     import json
 
-    from gateway.errors import Refusal, jsonrpc_body
-    from gateway.policy import refuse_unpinned_tools
-    from gateway.protocol import parse_body
+    from gateway.mcp.policy import refuse_unpinned_tools
+    from gateway.mcp.protocol import parse_body
+    from gateway.request.refusals import Refusal, jsonrpc_body
 
     body = parse_body(json.dumps({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
                                   "params": {"name": tool}}).encode())
@@ -238,11 +238,11 @@ def _refusal(target, tool: str) -> Any:
 
 @pytest.fixture
 def fresh_process():
-    from gateway import pinning
+    from gateway.mcp import tool_pins
 
-    pinning.forget_process_state()
+    tool_pins.forget_process_state()
     yield
-    pinning.forget_process_state()
+    tool_pins.forget_process_state()
 
 
 def test_call_decision_without_a_list_seen_in_this_process(fresh_process):
@@ -266,13 +266,13 @@ def test_call_decision_without_a_list_seen_in_this_process(fresh_process):
 def test_this_process_sighting_refuses_even_when_the_database_is_behind(fresh_process):
     import json
 
-    from gateway import pinning
-    from gateway.policy import filter_tools_payload
+    from gateway.mcp import tool_pins
+    from gateway.mcp.policy import filter_tools_payload
     from upstreams.pinning import definition_hash
 
     target = _target({"echo": definition_hash(ECHO)})
     page = {"jsonrpc": "2.0", "id": 2, "result": {"tools": [{**ECHO, "description": "Changed."}]}}
-    pins = pinning.PinFilter(target)
+    pins = tool_pins.PinFilter(target)
     filtered = json.loads(filter_tools_payload(json.dumps(page), None, pins))
     assert filtered["result"]["tools"] == []
     assert [s.name for s in pins.sightings.values()] == ["echo"]  # flushed to the database later
@@ -282,12 +282,12 @@ def test_this_process_sighting_refuses_even_when_the_database_is_behind(fresh_pr
 def test_every_page_of_a_paginated_list_is_pinned(fresh_process):
     import json
 
-    from gateway import pinning
-    from gateway.policy import filter_tools_payload
+    from gateway.mcp import tool_pins
+    from gateway.mcp.policy import filter_tools_payload
     from upstreams.pinning import definition_hash
 
     target = _target({"echo": definition_hash(ECHO), "shifty": definition_hash(SHIFTY)})
-    pins = pinning.PinFilter(target)
+    pins = tool_pins.PinFilter(target)
     first = {"jsonrpc": "2.0", "id": 1, "result": {"tools": [ECHO, {"name": "other"}], "nextCursor": "p2"}}
     # A cosmetic re-serialization (key order) of an approved definition still passes.
     reordered = dict(reversed(list(SHIFTY.items())))

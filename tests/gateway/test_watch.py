@@ -13,12 +13,13 @@ from asgiref.sync import async_to_sync
 from channels.testing import HttpCommunicator
 from django.db import OperationalError
 
-from gateway import watch as watch_module
-from gateway.admission import Recheck, close_pool_connections
+from gateway.admission.db_pool import close_pool_connections
+from gateway.admission.rules import Recheck
 from gateway.flows.streamable import streamable_http
 from gateway.models import SessionBinding
 from gateway.services import end_session
-from gateway.watch import INTERVAL, RECHECK_DEADLINE, RECHECK_FAILED, StreamSupervisor
+from gateway.sessions import watch as watch_module
+from gateway.sessions.watch import INTERVAL, RECHECK_DEADLINE, RECHECK_FAILED, StreamSupervisor
 from tests.gateway.drivers import INIT
 from tests.support.sessions import make_session
 from upstreams.http import upstream_client

@@ -1,17 +1,15 @@
-"""The HTTP plumbing of one proxied exchange: the incoming request, the response, the upstream hop.
+"""The upstream hop of one proxied exchange: the headers that may cross it, the upstream URL, and
+the upstream request opened with a bounded time to response headers.
 
-Nothing here decides policy; the flows (``gateway.flows``) do. This module turns an ASGI scope into an
-``Incoming`` request, reads bounded bodies, builds the header sets that may cross each hop, and
-opens the upstream request with a bounded time to response headers.
+Nothing here decides policy; the flows (``gateway.flows``) do. The incoming side (``Incoming``,
+inbound checks, bounded body reads) is ``gateway.request.incoming``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -19,21 +17,13 @@ import httpx
 from django.conf import settings
 
 from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
-from gateway import metrics, tracing
-from gateway.credentials import credential_header_names, strip_query_credentials
-from gateway.errors import (
-    BadRequest,
-    BodyTooLarge,
-    OriginNotAllowed,
-    Refusal,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
-from gateway.tracing import TRACE_HEADERS
+from gateway.admission.credentials import credential_header_names, strip_query_credentials
+from gateway.pipeline import spans
+from gateway.pipeline.spans import TRACE_HEADERS
+from gateway.request import request_metrics
+from gateway.request.incoming import Incoming, RawHeaders
+from gateway.request.refusals import UpstreamTimeout, UpstreamUnavailable
 from upstreams.http import upstream_client
-
-Scope = dict[str, Any]
-RawHeaders = list[tuple[bytes, bytes]]
 
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
@@ -67,110 +57,6 @@ _ADDED_TO_RESPONSES: RawHeaders = [
 ]
 
 
-# What reading an upstream body raises when the upstream breaks off mid-response (the aiohttp
-# transport lets some of its own errors through unmapped).
-UPSTREAM_READ_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, aiohttp.ClientError)
-
-
-class ClientGone(Exception):
-    """The client disconnected before the exchange finished."""
-
-
-class UpstreamRejected(Refusal):
-    status = 502
-    code = "upstream_rejected"
-
-
-@dataclass
-class Incoming:
-    method: str
-    path: str
-    query_string: str
-    # The ASGI scope's own header list, not a decoded copy: an idle stream keeps its request for
-    # hours, and a copy was about 1.7 KB of each one's memory (make bench, tracemalloc).
-    raw_headers: Sequence[tuple[bytes, bytes]]
-    client_ip: str | None
-    user_agent: str
-    server_name: str | None
-    started: float = field(default_factory=time.monotonic)
-
-    @classmethod
-    def from_scope(cls, scope: Scope) -> Incoming:
-        raw_headers = scope.get("headers", [])
-        client = scope.get("client") or (None, None)
-        kwargs = scope.get("url_route", {}).get("kwargs", {})
-        user_agent = _first(raw_headers, b"user-agent") or ""
-        return cls(
-            method=scope.get("method", "GET").upper(),
-            path=scope.get("path", ""),
-            query_string=scope.get("query_string", b"").decode("latin-1"),
-            raw_headers=raw_headers,
-            client_ip=client[0],
-            user_agent=user_agent[:300],
-            server_name=kwargs.get("server"),
-        )
-
-    @property
-    def headers(self) -> list[tuple[str, str]]:
-        """(lower-case name, value) pairs, decoded afresh (a few times per request, never kept)."""
-        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.raw_headers]
-
-    def header(self, name: str) -> str | None:
-        """The first value of header ``name`` (lower case)."""
-        return _first(self.raw_headers, name.encode("latin-1"))
-
-    def elapsed_ms(self) -> float:
-        return round((time.monotonic() - self.started) * 1000, 2)
-
-
-def _first(raw_headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
-    return next((v.decode("latin-1") for k, v in raw_headers if k.lower() == name), None)
-
-
-def check_origin(incoming: Incoming) -> None:
-    """A browser Origin that is not allowed gets 403 (DNS rebinding); no Origin is fine."""
-    origin = incoming.header("origin")
-    if origin is None:
-        return
-    allowed = {o.rstrip("/").lower() for o in settings.ALLOWED_ORIGINS}
-    if origin.rstrip("/").lower() not in allowed:
-        raise OriginNotAllowed("This browser origin may not call the gateway.")
-
-
-def check_declared_length(incoming: Incoming) -> None:
-    declared = incoming.header("content-length")
-    if declared is None:
-        return
-    if not declared.strip().isdigit():
-        raise BadRequest("Content-Length is not a number.")
-    if int(declared) > settings.MAX_BODY_BYTES:
-        raise BodyTooLarge(f"The request body exceeds {settings.MAX_BODY_BYTES} bytes.")
-
-
-async def read_body(receive: Any, *, limit: int) -> bytes:
-    """The whole request body, counting bytes as they stream in (Content-Length may lie)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"The request body exceeds {limit} bytes.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def wait_for_disconnect(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 def forward_headers(
     incoming: Incoming, *, server_headers: Mapping[str, str], upstream_session_id: str | None,
     credential: str, identity: tuple[str, str] | None = None,
@@ -188,8 +74,8 @@ def forward_headers(
     }
     configured = {name.lower() for name in server_headers} | ({identity[0].lower()} if identity else set())
     credentials = credential_header_names()
-    propagated = tracing.upstream_headers()
-    if propagated:  # the gateway span's context replaces the client's (gateway/tracing.py)
+    propagated = spans.upstream_headers()
+    if propagated:  # the gateway span's context replaces the client's (gateway/pipeline/spans.py)
         configured |= TRACE_HEADERS
     headers = [
         (k, v) for k, v in incoming.headers
@@ -257,7 +143,7 @@ async def open_upstream(
             raise UpstreamTimeout("The upstream server did not answer in time.") from exc
         raise UpstreamUnavailable("The upstream server could not be reached.") from exc
     finally:
-        metrics.upstream_waited(time.monotonic() - dialled)
+        request_metrics.upstream_waited(time.monotonic() - dialled)
 
 
 def _is_timeout(exc: BaseException) -> bool:

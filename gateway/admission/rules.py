@@ -3,9 +3,10 @@
 ``admit`` states the rules once: per-IP limit, token check (``authenticate_token``, the only
 verifier, behind its cache), per-token limit, server scope, the upstream server's configuration
 and, when the request names a session, its binding. ``admit_fast`` runs it first on the event
-loop against the per-process caches of ``gateway.hot`` (no database, no thread hop), and on any
-miss once more in one ``sync_to_async`` hop against the database, which fills the caches. What
-the caches may hold and why they never admit what the database would refuse is in ``gateway.hot``.
+loop against the per-process caches of ``gateway.admission.caches`` (no database, no thread
+hop), and on any miss once more in one ``sync_to_async`` hop against the database, which fills
+the caches. What the caches may hold and why they never admit what the database would refuse is
+in ``gateway.admission.caches``. The hop runs on the threads of ``gateway.admission.db_pool``.
 
 Speed, measured by ``make bench`` (``bench/gateway``, README "Performance"): the hop runs on a
 small dedicated thread pool whose database connections stay open (reconnecting per request cost
@@ -20,21 +21,24 @@ before and after).
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from asgiref.sync import SyncToAsync
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
 
 from gatehouse import changes
-from gateway import hot, ratelimit, sessions
-from gateway.credentials import MAX_CREDENTIAL_LENGTH, Credential
-from gateway.errors import BadRequest, InsufficientScope, RateLimited, Refusal, Unauthorized, UnknownServer
+from gateway.admission import bindings, caches, ratelimit
+from gateway.admission.credentials import MAX_CREDENTIAL_LENGTH, Credential
+from gateway.admission.db_pool import run_db
+from gateway.request.refusals import (
+    BadRequest,
+    InsufficientScope,
+    RateLimited,
+    Refusal,
+    Unauthorized,
+    UnknownServer,
+)
 from tokens.assertions import identity_header
 from tokens.exceptions import (
     AuthenticationFailed,
@@ -46,50 +50,14 @@ from tokens.services import AuthenticatedToken, authenticate_token, mark_tokens_
 from upstreams.target import UpstreamTarget, enabled_target
 from upstreams.transports import Transport
 
-T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Admission:
     token: AuthenticatedToken
     server: UpstreamTarget
-    binding: sessions.Binding | None
+    binding: bindings.Binding | None
     # The signed identity header for the upstream (``tokens.assertions``), when the server wants one.
     identity: tuple[str, str] | None = None
-
-
-# Threads of this pool keep their database connection between calls.
-DB_THREADS = 8
-_db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="gateway-db")
-
-
-def _on_pool_connection(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    try:
-        return func(**kwargs)
-    except (InterfaceError, OperationalError):
-        # A connection the database dropped (restart, idle timeout): reconnect once and retry.
-        connection.close()
-        return func(**kwargs)
-
-
-def close_pool_connections() -> None:
-    """Close every database thread's connection (it reopens on the next call).
-
-    For whoever must drop the database while this process lives on, e.g. a test run that used
-    the gateway in-process. Each thread waits at a barrier, so each closes its own connection.
-    """
-    barrier = threading.Barrier(DB_THREADS)
-
-    def close() -> None:
-        barrier.wait(timeout=10)
-        connection.close()
-
-    for future in [_db_pool.submit(close) for _ in range(DB_THREADS)]:
-        future.result()
-
-
-def run_db(func: Callable[..., T], /, **kwargs: Any) -> Awaitable[T]:
-    """Run a sync ORM function off the event loop on the gateway's database threads."""
-    return SyncToAsync(_on_pool_connection, thread_sensitive=False, executor=_db_pool)(func, kwargs)
 
 
 def _refusal_of(exc: AuthenticationFailed) -> Unauthorized:
@@ -106,13 +74,13 @@ class _Miss(Exception):
 
 
 # Keyed by the raw credential's SHA-256 (never the credential itself), forgotten by jti.
-_verdicts: hot.HotCache[str, AuthenticatedToken] = hot.cache("token verdicts", kind=changes.TOKEN)
-_targets: hot.HotCache[str, UpstreamTarget] = hot.cache("upstream targets", kind=changes.SERVER)
-_bindings: hot.HotCache[str, sessions.Bound] = hot.cache("session bindings", kind=changes.SESSION)
+_verdicts: caches.HotCache[str, AuthenticatedToken] = caches.cache("token verdicts", kind=changes.TOKEN)
+_targets: caches.HotCache[str, UpstreamTarget] = caches.cache("upstream targets", kind=changes.SERVER)
+_bindings: caches.HotCache[str, bindings.Bound] = caches.cache("session bindings", kind=changes.SESSION)
 
 
 class Lookups:
-    """Where admission's three answers come from: here, the per-process caches (``gateway.hot``);
+    """Where admission's three answers come from: here, the per-process caches (``gateway.admission.caches``);
     a miss raises ``_Miss``. ``DatabaseLookups`` asks the database and fills the caches."""
 
     def token(self, credential: Credential) -> AuthenticatedToken:
@@ -127,7 +95,7 @@ class Lookups:
             raise _Miss
         return found
 
-    def session(self, session_id: str) -> sessions.Bound | None:
+    def session(self, session_id: str) -> bindings.Bound | None:
         found = _bindings.get(session_id)
         if found is None:
             raise _Miss
@@ -137,7 +105,7 @@ class Lookups:
 class DatabaseLookups(Lookups):
     def __init__(self) -> None:
         # Read before any lookup: an answer that raced a change is not cached (``hot``).
-        self.epoch = hot.epoch()
+        self.epoch = caches.epoch()
 
     def token(self, credential: Credential) -> AuthenticatedToken:
         try:
@@ -154,8 +122,8 @@ class DatabaseLookups(Lookups):
             _targets.put(name, target, tag=name, seen_epoch=self.epoch)
         return target
 
-    def session(self, session_id: str) -> sessions.Bound | None:
-        bound = sessions.load_binding(session_id)
+    def session(self, session_id: str) -> bindings.Bound | None:
+        bound = bindings.load_binding(session_id)
         if bound is not None and bound.active:
             _bindings.put(session_id, bound, tag=bound.id, seen_epoch=self.epoch)
         return bound
@@ -245,12 +213,12 @@ def admit(
             )
         binding = None
         if session_id:
-            binding = sessions.check_binding(
+            binding = bindings.check_binding(
                 lookups.session(session_id[:64]), token=token, server_id=server.id,
                 transport=server.transport.name,
             )
-            hot.touch_session(binding.id)
-        hot.note_token_used(token.token_id)
+            caches.touch_session(binding.id)
+        caches.note_token_used(token.token_id)
     except Refusal as refusal:
         refusal.with_subject(token=token, server=server_name or token.scope.only_server() or "")
         raise
@@ -268,7 +236,7 @@ async def admit_fast(
     transport: Transport,
 ) -> Admission:
     """``admit`` from the caches on the event loop; on any miss, once more from the database."""
-    hot.ensure_following(run_db, flush_noted)
+    caches.ensure_following(run_db, flush_noted)
     limits = Limits(client_ip)
     asked: dict[str, Any] = {"limits": limits, "credential": credential, "server_name": server_name,
              "session_id": session_id, "transport": transport}
@@ -294,19 +262,19 @@ _CACHED = Lookups()
 
 async def flush_noted() -> None:
     """Write what requests noted (sessions' last-seen, tokens' last-used) in one hop."""
-    touched, used = hot.take_noted()
+    touched, used = caches.take_noted()
     if not (touched or used):
         return
     try:
         await run_db(_write_noted, touched=touched, used=used)
     except BaseException:
-        hot.put_back(touched, used)
+        caches.put_back(touched, used)
         raise
 
 
 def _write_noted(*, touched: dict[str, datetime], used: dict[int, datetime]) -> None:
     if touched:
-        sessions.touch_many(touched)
+        bindings.touch_many(touched)
     if used:
         mark_tokens_used(used)
 
@@ -335,5 +303,5 @@ def recheck(*, raw_tokens: list[str], session_ids: list[str]) -> Recheck:
         except AuthenticationFailed:
             continue
         good.add(raw)
-    return Recheck(good_tokens=good, active_sessions=sessions.active_session_ids(session_ids),
+    return Recheck(good_tokens=good, active_sessions=bindings.active_session_ids(session_ids),
                    revoked_at=revoked_at)

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from gatehouse import tracing
 
 if TYPE_CHECKING:
-    from gateway.context import Context
-    from gateway.responder import Responder
+    from gateway.pipeline.context import Context
+    from gateway.request.responder import Responder
 
 # Headers the gateway owns on the upstream hop when tracing is on.
 TRACE_HEADERS = frozenset({"traceparent", "tracestate"})

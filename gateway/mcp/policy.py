@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 from audit import events
-from gateway import pinning
-from gateway.errors import Refusal
-from gateway.protocol import INVALID_PARAMS, MODERN_VERSIONS, RpcBody
+from gateway.mcp import tool_pins
+from gateway.mcp.protocol import INVALID_PARAMS, MODERN_VERSIONS, RpcBody
+from gateway.request.refusals import Refusal
 from tokens.scope import TokenScope
 from upstreams.pinning import ToolPins
 from upstreams.target import UpstreamTarget
@@ -56,7 +56,7 @@ def refuse_unpinned_tools(*, body: RpcBody, target: UpstreamTarget, protocol_ver
     No database hop: the approved and last seen hashes came with admission, and this process
     remembers what it last saw listed. Either one saying "changed" refuses the call.
     """
-    pinning.remember(target)
+    tool_pins.remember(target)
     pins = target.pins
     if pins is None:
         return
@@ -67,7 +67,7 @@ def refuse_unpinned_tools(*, body: RpcBody, target: UpstreamTarget, protocol_ver
         approved = pins.approved.get(tool)
         if approved is None:
             reason, detail = "not_approved", "the tool has not been approved on this server"
-        elif {pinning.last_seen(target.id, tool), pins.last_seen.get(tool)} - {None, approved}:
+        elif {tool_pins.last_seen(target.id, tool), pins.last_seen.get(tool)} - {None, approved}:
             reason, detail = "changed", "the tool's definition changed since it was approved"
         else:
             continue
@@ -86,7 +86,7 @@ def refuse_unpinned_tools(*, body: RpcBody, target: UpstreamTarget, protocol_ver
 
 
 def _filter_result(
-    result: dict[str, Any], allowed: frozenset[str] | None, pins: pinning.PinFilter | None = None
+    result: dict[str, Any], allowed: frozenset[str] | None, pins: tool_pins.PinFilter | None = None
 ) -> dict[str, Any]:
     tools = result["tools"]
     current: ToolPins | None = pins.pins if pins is not None else None
@@ -102,7 +102,7 @@ def _filter_result(
 
 
 def _filter_message(
-    message: Any, allowed: frozenset[str] | None, pins: pinning.PinFilter | None = None
+    message: Any, allowed: frozenset[str] | None, pins: tool_pins.PinFilter | None = None
 ) -> tuple[Any, bool]:
     if not isinstance(message, dict) or "id" not in message:
         return message, False
@@ -113,12 +113,12 @@ def _filter_message(
 
 
 def filter_tools_payload(
-    payload: bytes | str, allowed: frozenset[str] | None, pins: pinning.PinFilter | None = None
+    payload: bytes | str, allowed: frozenset[str] | None, pins: tool_pins.PinFilter | None = None
 ) -> bytes | None:
     """Filtered JSON for a body or SSE data that carries a ``tools/list`` result; None if unchanged.
 
     ``pins``: a pinned server's listed tools also pass only while they match their approved
-    definitions (``gateway.pinning``); then ``await pins.flush()`` records what was new.
+    definitions (``gateway.mcp.tool_pins``); then ``await pins.flush()`` records what was new.
 
     Raises ``UncheckableAnswer`` for a payload that may name tools but does not parse here.
 

@@ -16,7 +16,7 @@ from django.core.cache import cache
 
 from gatehouse import metrics
 from gatehouse.cache import acount_hits, count_hit
-from gateway.errors import RateLimited
+from gateway.request.refusals import RateLimited
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 

@@ -15,13 +15,13 @@ from typing import Any
 from audit import events
 from audit.services import record_later
 from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
-from gateway import metrics
-from gateway.admission import Admission
-from gateway.credentials import Credential
-from gateway.errors import Refusal
-from gateway.exchange import Incoming
-from gateway.protocol import RpcBody
-from gateway.responder import Responder
+from gateway.admission.credentials import Credential
+from gateway.admission.rules import Admission
+from gateway.mcp.protocol import RpcBody
+from gateway.request import request_metrics
+from gateway.request.incoming import Incoming
+from gateway.request.refusals import Refusal
+from gateway.request.responder import Responder
 from tokens.assertions import forwarded_identity
 from tokens.services import AuthenticatedToken
 
@@ -120,7 +120,7 @@ class Context:
         """Audit a forwarded exchange (``mcp.request``, or ``mcp.tool_call`` for a tool call)."""
         status = responder.status or 0
         if self.admission is not None:
-            metrics.forwarded(server=self.admission.server.name, tool=self.tool[:200], status=status,
+            request_metrics.forwarded(server=self.admission.server.name, tool=self.tool[:200], status=status,
                               arrived=self.incoming.started)
         identity = (
             forwarded_identity(token=self.admission.token, server=self.admission.server)

@@ -14,14 +14,11 @@ from typing import Any
 import httpx
 
 from gatehouse.secrets_mask import mask_free_text
-from gateway import pinning, policy
-from gateway.context import Context
-from gateway.errors import (
-    UpstreamUnavailable,
-    json_body,
-)
-from gateway.exchange import UpstreamRejected, response_headers
-from gateway.responder import Responder
+from gateway.mcp import policy, tool_pins
+from gateway.pipeline.context import Context
+from gateway.request.refusals import UpstreamRejected, UpstreamUnavailable, json_body
+from gateway.request.responder import Responder
+from gateway.upstream.hop import response_headers
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -51,7 +48,7 @@ async def relay_error(
     if complete and is_jsonrpc_error_body(body):
         assert ctx.admission is not None
         allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
-        pins = pinning.PinFilter(ctx.admission.server)
+        pins = tool_pins.PinFilter(ctx.admission.server)
         try:
             filtered = policy.filter_tools_payload(body, allowed, pins)
         except policy.UncheckableAnswer as exc:

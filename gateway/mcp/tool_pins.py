@@ -19,7 +19,7 @@ import logging
 import threading
 from typing import Any
 
-from gateway.admission import run_db
+from gateway.admission.db_pool import run_db
 from upstreams.pinning import ToolPins, definition_hash, definition_of
 from upstreams.pinning_services import SeenDefinition, note_seen_definitions
 from upstreams.target import UpstreamTarget

@@ -3,7 +3,7 @@
 An SSE answer goes out event by event as it arrives (``pump_sse``), each event through the tool
 filter; any other answer is read whole (bounded) and filtered before its headers go out. The
 exchange is raced (``race``) against the client's disconnect and the stream re-checks
-(``gateway.watch``), so a departed client or a revoked token ends it at once, and no thread is
+(``gateway.sessions.watch``), so a departed client or a revoked token ends it at once, and no thread is
 pinned per request.
 """
 
@@ -18,9 +18,13 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from gateway import pinning, policy
-from gateway.context import Context
-from gateway.errors import (
+from gateway.mcp import policy, tool_pins
+from gateway.mcp.sse_events import MAX_EVENT_BYTES, SseEvent, SseParser, SseTooLarge, serialize
+from gateway.pipeline.context import Context
+from gateway.pipeline.refusing import end_stream
+from gateway.pipeline.steps import Receive
+from gateway.request.incoming import wait_for_disconnect
+from gateway.request.refusals import (
     DatabaseUnavailable,
     Refusal,
     SessionNotFound,
@@ -29,13 +33,10 @@ from gateway.errors import (
     UpstreamUnavailable,
     render,
 )
-from gateway.exchange import response_headers, wait_for_disconnect
-from gateway.pipeline import Receive
-from gateway.refusals import end_stream
-from gateway.responder import Responder
-from gateway.sse import MAX_EVENT_BYTES, SseEvent, SseParser, SseTooLarge, serialize
-from gateway.upstream_answers import read_bounded, relay_error
-from gateway.watch import StreamWatch
+from gateway.request.responder import Responder
+from gateway.sessions.watch import StreamWatch
+from gateway.upstream.answers import read_bounded, relay_error
+from gateway.upstream.hop import response_headers
 from upstreams import body as upstream_body
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -217,7 +218,7 @@ def tool_filter(ctx: Context) -> EventHandler:
     """The per-event tool filter: a ``tools/list`` result is cut to the token's allowlist."""
     assert ctx.admission is not None
     allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
-    pins = pinning.PinFilter(ctx.admission.server)
+    pins = tool_pins.PinFilter(ctx.admission.server)
 
     async def on_event(event: SseEvent) -> bytes:
         if not event.is_message:
@@ -258,7 +259,7 @@ async def relay(
         assert ctx.admission is not None
         body = await read_bounded(upstream, limit=MAX_EVENT_BYTES)
         allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
-        pins = pinning.PinFilter(ctx.admission.server)
+        pins = tool_pins.PinFilter(ctx.admission.server)
         try:
             filtered = policy.filter_tools_payload(body, allowed, pins)
         except policy.UncheckableAnswer as exc:

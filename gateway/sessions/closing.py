@@ -2,7 +2,7 @@
 
 The open event stream *is* a legacy SSE session, so closing the stream must end the session. If
 the database cannot take that write at that moment (an outage, which also ends the stream: see
-``gateway.watch``), the session would stay ``active`` with nobody holding it. Instead it joins
+``gateway.sessions.watch``), the session would stay ``active`` with nobody holding it. Instead it joins
 this process's list of closes to retry: one background task tries them all every
 ``RETRY_SECONDS`` until they succeed or ``GIVE_UP_SECONDS`` have passed, so the session ends
 within about a second after the database is back. If this process stops first (or gives up),
@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 
 from gatehouse.database import UNAVAILABLE_ERRORS
-from gateway.admission import run_db
-from gateway.context import Context
-from gateway.flows import close_session
+from gateway.admission.db_pool import run_db
 from gateway.models import SessionBinding
+from gateway.pipeline.context import Context
 from gateway.services import end_session
+from gateway.sessions.lifecycle import close_session
 
 logger = logging.getLogger("gatehouse.gateway")
 

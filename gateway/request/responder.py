@@ -12,8 +12,8 @@ import asyncio
 import time
 from typing import Any
 
-from gateway import metrics
-from gateway.exchange import RawHeaders
+from gateway.request import request_metrics
+from gateway.request.incoming import RawHeaders
 
 KEEPALIVE_COMMENT = b": keepalive\n\n"
 
@@ -40,7 +40,7 @@ class Responder:
         self.started = True
         self.status = status
         self.last_sent = time.monotonic()
-        metrics.client_headers_sent(event_stream=self.is_event_stream)
+        request_metrics.client_headers_sent(event_stream=self.is_event_stream)
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def start_stream(self, status: int, headers: RawHeaders) -> None:

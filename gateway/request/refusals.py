@@ -230,6 +230,12 @@ class InternalError(Refusal):
     audit_event = events.MCP_REQUEST
 
 
+# An upstream's answer that the gateway would not relay (``gateway.upstream.answers``).
+class UpstreamRejected(Refusal):
+    status = 502
+    code = "upstream_rejected"
+
+
 def json_body(payload: dict[str, Any] | list[Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass, field
 
 from gatehouse import changes, metrics
-from gateway.admission import Recheck, recheck, run_db
+from gateway.admission.db_pool import run_db
+from gateway.admission.rules import Recheck, recheck
 
 logger = logging.getLogger("gatehouse.gateway")
 

@@ -2,7 +2,7 @@
 
 A request gets in through ``admit_request``: cheap header checks first (browser ``Origin``, the
 method, a declared ``Content-Length``), then the credential, then admission (``admit_fast``:
-limits, token, scope, server, session; from the per-process caches of ``gateway.hot``, or on a
+limits, token, scope, server, session; from the per-process caches of ``gateway.admission.caches``, or on a
 miss in one database hop), then the bounded body. What differs between endpoints
 is data, an ``Endpoint``: its transport, its methods, where its session id comes from, whether
 a session is required, whether a declared length is checked. A refusal at any step is a
@@ -16,14 +16,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import aiohttp
+import httpx
 from django.conf import settings
 
 from gatehouse.database import UNAVAILABLE_ERRORS
-from gateway import metrics
-from gateway.admission import admit_fast
-from gateway.context import Context
-from gateway.credentials import extract_credential, query_param
-from gateway.errors import (
+from gateway.admission.credentials import extract_credential, query_param
+from gateway.admission.rules import admit_fast
+from gateway.mcp.protocol import SESSION_HEADER, MalformedMessage
+from gateway.pipeline.context import Context
+from gateway.pipeline.refusing import malformed, refuse
+from gateway.pipeline.spans import request_span
+from gateway.request import request_metrics
+from gateway.request.incoming import ClientGone, Incoming, check_declared_length, check_origin, read_body
+from gateway.request.refusals import (
     BadRequest,
     DatabaseUnavailable,
     InternalError,
@@ -31,19 +37,12 @@ from gateway.errors import (
     Refusal,
     UpstreamUnavailable,
 )
-from gateway.exchange import (
-    UPSTREAM_READ_ERRORS,
-    ClientGone,
-    Incoming,
-    check_declared_length,
-    check_origin,
-    read_body,
-)
-from gateway.protocol import SESSION_HEADER, MalformedMessage
-from gateway.refusals import malformed, refuse
-from gateway.responder import Responder
-from gateway.tracing import request_span
+from gateway.request.responder import Responder
 from upstreams.transports import Transport
+
+# What reading an upstream body raises when the upstream breaks off mid-response (the aiohttp
+# transport lets some of its own errors through unmapped).
+UPSTREAM_READ_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, aiohttp.ClientError)
 
 logger = logging.getLogger("gatehouse.gateway")
 
@@ -108,18 +107,18 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
 
 
 def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:
-    """Wrap a request flow as an ASGI app: timed (``gateway.metrics``), in its span
-    (``gateway.tracing``), every refusal turned into its audited answer (``_answer``)."""
+    """Wrap a request flow as an ASGI app: timed (``gateway.request.request_metrics``), in its span
+    (``gateway.pipeline.spans``), every refusal turned into its audited answer (``_answer``)."""
 
     async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         ctx = Context(incoming=Incoming.from_scope(scope))
         responder = Responder(send)
-        clock = metrics.start_request()
+        clock = request_metrics.start_request()
         try:
             with request_span(ctx, responder):
                 await _answer(flow, ctx, receive, responder)
         finally:
-            metrics.end_request(clock)
+            request_metrics.end_request(clock)
 
     app.__doc__ = doc
     return app

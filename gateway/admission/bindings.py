@@ -17,8 +17,8 @@ from audit import events
 from audit.services import record_later
 from gatehouse import changes
 from gatehouse.secrets_mask import mask_secrets
-from gateway.errors import SessionNotFound, UpstreamUnavailable
 from gateway.models import UPSTREAM_SESSION_ID_MAX, SessionBinding
+from gateway.request.refusals import SessionNotFound, UpstreamUnavailable
 from tokens.services import AuthenticatedToken
 
 
@@ -36,7 +36,7 @@ def new_session_id() -> str:
 
 @dataclass(frozen=True)
 class Bound:
-    """A session's row as admission judges it (and ``gateway.hot`` caches it while active)."""
+    """A session's row as admission judges it (and ``gateway.admission.caches`` caches it while active)."""
 
     id: str
     token_id: int
@@ -88,7 +88,7 @@ def check_binding(
 
 
 def touch_many(touched: Mapping[str, datetime]) -> None:
-    """Write sessions' last-seen times noted by requests (``gateway.hot``), one UPDATE per second
+    """Write sessions' last-seen times noted by requests (``gateway.admission.caches``), one UPDATE per second
     they fall in; never moves a time backwards."""
     by_second: dict[datetime, list[str]] = {}
     for session_id, at in touched.items():

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from audit.services import record_later
-from gateway import metrics
-from gateway.context import Context
-from gateway.errors import (
+from gateway.mcp.protocol import MalformedMessage
+from gateway.pipeline.context import Context
+from gateway.request import request_metrics
+from gateway.request.refusals import (
     STREAM_ENDED_RPC_CODE,
     STREAM_TIMEOUT_RPC_CODE,
     Refusal,
@@ -20,8 +21,7 @@ from gateway.errors import (
     render,
     stream_end_errors,
 )
-from gateway.protocol import MalformedMessage
-from gateway.responder import Responder
+from gateway.request.responder import Responder
 
 
 def malformed(exc: MalformedMessage) -> Refusal:
@@ -34,7 +34,7 @@ def malformed(exc: MalformedMessage) -> Refusal:
 
 def audit_refusal(ctx: Context, refusal: Refusal) -> None:
     ctx.refused = refusal
-    metrics.refused(reason=refusal.reason, server=ctx.admission.server.name if ctx.admission else "",
+    request_metrics.refused(reason=refusal.reason, server=ctx.admission.server.name if ctx.admission else "",
                     tool=ctx.tool[:200], status=refusal.status)
     if not refusal.audit:
         return
