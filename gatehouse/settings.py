@@ -358,6 +358,13 @@ OIDC_AUTHENTICATE_CLASS = "gatehouse.oidc_login.OidcStartView"
 OIDC_CALLBACK_CLASS = "gatehouse.oidc_login.OidcCallbackView"
 LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
 OIDC_TIMEOUT = 10
+
+# Gatehouse as the OAuth 2.1 authorization server for MCP clients (tokens/oauth/).
+# Access tokens are ordinary gth_ tokens; this is their lifetime unless a grant's is shorter.
+OAUTH_ACCESS_TTL = timedelta(seconds=env.positive_int("GATEHOUSE_OAUTH_ACCESS_TTL", default=3600))
+# Dynamic Client Registration (RFC 7591): open unless "off"; rate limited per client address.
+OAUTH_REGISTRATION = env.choice("GATEHOUSE_OAUTH_REGISTRATION", default="on", choices=["on", "off"])
+OAUTH_REGISTRATION_RATE = env.rate("GATEHOUSE_OAUTH_REGISTRATION_RATE", default="20/h")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -378,6 +385,9 @@ REST_FRAMEWORK = {
         "apikey": env.rate("GATEHOUSE_API_RATE", default="120/m"),
         # Per client address at /api/v1/token-exchange/, which needs no key.
         "token_exchange": env.rate("GATEHOUSE_TOKEN_EXCHANGE_RATE", default="60/m"),
+        # Per client address at /oauth/register and /oauth/token, which need no key.
+        "oauth_register": OAUTH_REGISTRATION_RATE,
+        "oauth_token": env.rate("GATEHOUSE_OAUTH_TOKEN_RATE", default="120/m"),
     },
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
 }

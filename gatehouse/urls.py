@@ -17,6 +17,7 @@ urlpatterns = [
     path("console/", include("gatehouse.console_urls")),
     path("api/v1/", include("api.urls")),
     path("", include("tokens.wellknown_urls")),
+    path("", include("tokens.oauth.urls")),
     path("", include("gateway.urls")),
 ]
 

@@ -147,6 +147,10 @@ class Token(models.Model):
         "tokens.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="tokens",
         help_text="The API key that minted it, if minted through the REST API.",
     )
+    oauth_connection = models.ForeignKey(
+        "tokens.Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="tokens",
+        help_text="The OAuth consent it was issued under, if a client got it through /oauth/token.",
+    )
 
     objects = TokenQuerySet.as_manager()
 
@@ -311,5 +315,15 @@ class ApiKey(models.Model):
 
 # Trusted issuers live in their own module; imported here so Django registers them with this app.
 from tokens.issuers.models import DeniedSubject, TrustedIssuer  # noqa: E402
+from tokens.oauth.models import (  # noqa: E402
+    AccessGrant,
+    AuthorizationCode,
+    Connection,
+    OAuthClient,
+    RefreshToken,
+)
 
-__all__ = ["ApiKey", "DeniedSubject", "SigningKey", "Token", "TrustedIssuer"]
+__all__ = [
+    "AccessGrant", "ApiKey", "AuthorizationCode", "Connection", "DeniedSubject", "OAuthClient",
+    "RefreshToken", "SigningKey", "Token", "TrustedIssuer",
+]

@@ -35,6 +35,7 @@ from tokens.exceptions import (
 )
 from tokens.issuers import direct
 from tokens.models import IDENTITY_ASSERTION_TYP, RETIRED_KEY_MIN_SECONDS, SigningKey, Token
+from tokens.oauth.models import Connection
 from tokens.scope import TokenScope
 from upstreams.models import UpstreamServer
 
@@ -185,6 +186,7 @@ def _mint(
     ttl: timedelta | None,
     actor: str,
     api_key_id: int | None = None,
+    oauth_connection_id: int | None = None,
 ) -> IssuedToken:
     key = get_active_signing_key()
     now = timezone.now().replace(microsecond=0)
@@ -218,6 +220,7 @@ def _mint(
         created_by=actor[:150],
         expires_at=expires_at,
         api_key_id=api_key_id,
+        oauth_connection_id=oauth_connection_id,
     )
     return IssuedToken(token=token, secret=f"{TOKEN_PREFIX}{encoded}")
 
@@ -232,6 +235,7 @@ def issue_token(
     api_key_id: int | None = None,
     client_ip: str | None = None,
     provenance: dict[str, object] | None = None,
+    oauth_connection_id: int | None = None,
 ) -> IssuedToken:
     """Mint a token. ``ttl=None`` means never expires (only when settings allow it).
 
@@ -247,7 +251,8 @@ def issue_token(
     _validate_scope(scope)
     ttl = _resolve_ttl(ttl)
     with transaction.atomic():
-        issued = _mint(name=name, owner=owner, scope=scope, ttl=ttl, actor=actor, api_key_id=api_key_id)
+        issued = _mint(name=name, owner=owner, scope=scope, ttl=ttl, actor=actor, api_key_id=api_key_id,
+                       oauth_connection_id=oauth_connection_id)
         record(
             event=events.TOKEN_ISSUED,
             actor=actor,
@@ -294,6 +299,7 @@ def rotate_token(
             ttl=_rotation_ttl(token),
             actor=actor,
             api_key_id=token.api_key_id,
+            oauth_connection_id=token.oauth_connection_id,
         )
         token.status = Token.Status.ROTATED
         token.successor = successor.token
@@ -344,6 +350,12 @@ def revoke_token(
         token.revoked_by = actor[:150]
         token.revoke_reason = reason[:200]
         token.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason"])
+        if token.oauth_connection_id is not None:
+            # An OAuth access token's refresh tokens end with it (DESIGN "Access and OAuth"):
+            # the client must come back through consent.
+            Connection.objects.filter(pk=token.oauth_connection_id, revoked_at__isnull=True).update(
+                revoked_at=token.revoked_at, revoke_reason="access token revoked"
+            )
         transaction.on_commit(metrics.get().revocations.inc)
         record(
             event=events.TOKEN_REVOKED,
