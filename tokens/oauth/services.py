@@ -1,5 +1,5 @@
-"""Writes of the OAuth authorization server: grants, clients, consent, codes, token issue,
-refresh rotation, revocation.
+"""Writes of the OAuth flow: consent, codes, token issue, refresh rotation, revocation
+(grants are in ``grants``, clients in ``clients``).
 
 Every access token is minted by ``tokens.services.issue_token`` (so it is an ordinary ``gth_``
 token, listed, audited and revoked like any other) and tied to its ``Connection``; ending a
@@ -8,31 +8,25 @@ connection revokes its tokens, and a reused code or refresh token ends its conne
 
 from __future__ import annotations
 
-import hmac
-import re
-import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from audit import events
 from audit.services import record
-from gatehouse.oidc_discovery import ProviderUnavailable, fetch_json, is_provider_url
 from tokens import services as token_services
 from tokens.exceptions import AuthenticationFailed, InvalidTokenRequest
 from tokens.models import Token
-from tokens.oauth import selectors, validator
-from tokens.oauth.exceptions import GrantError, OAuthError
+from tokens.oauth import clients, selectors, validator
+from tokens.oauth.exceptions import OAuthError
 from tokens.oauth.models import (
     REFRESH_TOKEN_LIFETIME,
-    AccessGrant,
     AuthorizationCode,
     Connection,
     OAuthClient,
@@ -40,242 +34,8 @@ from tokens.oauth.models import (
 )
 from tokens.oauth.validator import Resource, ScopeMap
 from tokens.scope import TokenScope
-from upstreams.models import UpstreamServer
 
 CODE_LIFETIME = timedelta(seconds=60)
-# A metadata document is read again after this long (and at every authorization request).
-DOCUMENT_MAX_AGE = timedelta(minutes=10)
-_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-# --- grants ----------------------------------------------------------------------------------
-
-
-def grant_access(
-    *,
-    user: User | None = None,
-    group: Group | None = None,
-    servers: list[str],
-    tools: list[str] = (),  # type: ignore[assignment]
-    max_ttl: timedelta | None = None,
-    actor: str,
-) -> list[AccessGrant]:
-    """Let a person or group get tokens for ``servers`` (and ``tools``: all when empty; ``s:t``
-    pins a tool to one server) without an admin. Replaces what they had for those servers; a
-    narrower grant revokes what exceeds it."""
-    if (user is None) == (group is None):
-        raise GrantError("Name exactly one of a user or a group.")
-    try:
-        scope = TokenScope.from_selection(servers=servers, tools=list(tools))
-    except InvalidTokenRequest as exc:
-        raise GrantError(str(exc)) from exc
-    known = set(UpstreamServer.objects.filter(name__in=scope.servers).values_list("name", flat=True))
-    unknown = sorted(set(scope.servers) - known)
-    if unknown:
-        raise GrantError(f"Unknown server(s): {', '.join(unknown)}.")
-    if max_ttl is not None and (max_ttl <= timedelta(0) or max_ttl > settings.TOKEN_MAX_TTL):
-        raise GrantError("max-ttl must be positive and within GATEHOUSE_TOKEN_MAX_TTL_SECONDS.")
-    grants = []
-    with transaction.atomic():
-        for server, allowed in scope.to_mapping().items():
-            grant, _ = AccessGrant.objects.update_or_create(
-                user=user, group=group, server=server,
-                defaults={
-                    "tools": allowed,
-                    "max_ttl_seconds": int(max_ttl.total_seconds()) if max_ttl else None,
-                    "created_by": actor[:150],
-                },
-            )
-            grants.append(grant)
-            record(event=events.ACCESS_GRANTED, actor=actor, server=server,
-                   owner=user.get_username() if user else "",
-                   detail={"subject": grant.subject, "tools": allowed,
-                           "max_ttl_seconds": grant.max_ttl_seconds})
-        enforce_ceilings(users=_members(user=user, group=group), actor=actor)
-    return grants
-
-
-def revoke_access(
-    *, user: User | None = None, group: Group | None = None, servers: list[str] = (),  # type: ignore[assignment]
-    actor: str,
-) -> int:
-    """Remove grants (for ``servers``, or all); tokens and connections beyond what is left end."""
-    if (user is None) == (group is None):
-        raise GrantError("Name exactly one of a user or a group.")
-    rows = AccessGrant.objects.filter(user=user, group=group)
-    if servers:
-        rows = rows.filter(server__in=servers)
-    with transaction.atomic():
-        removed = list(rows.select_related("user", "group"))
-        for grant in removed:
-            record(event=events.ACCESS_REVOKED, actor=actor, server=grant.server,
-                   owner=user.get_username() if user else "", detail={"subject": grant.subject})
-            grant.delete()
-        enforce_ceilings(users=_members(user=user, group=group), actor=actor)
-    return len(removed)
-
-
-def _members(*, user: User | None, group: Group | None) -> list[User]:
-    if user is not None:
-        return [user]
-    assert group is not None
-    return list(group.user_set.all())
-
-
-def enforce_ceilings(*, users: Iterable[User], actor: str) -> None:
-    """End every connection and self-service token that now exceeds its owner's grants."""
-    for user in users:
-        ceiling = selectors.ceiling_for(user)
-        for connection in Connection.objects.live().filter(user=user).select_related("client"):
-            if not ceiling.covers(connection.scope):
-                end_connection(connection=connection, actor=actor, reason="grant narrowed or removed")
-        for token in Token.objects.usable().filter(owner=user, oauth_connection__isnull=False):
-            if not ceiling.covers(token.scope):
-                token_services.revoke_token(token=token, actor=actor, reason="grant narrowed or removed")
-
-
-# --- clients ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegisteredClient:
-    client: OAuthClient
-    # Shown once, in the registration response; only its digest is kept.
-    secret: str | None
-
-
-def _clean_name(value: Any, fallback: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        return fallback
-    return _CONTROL.sub("", value).strip()[:200]
-
-
-def _checked_metadata(metadata: dict[str, Any], *, default_auth: str) -> dict[str, Any]:
-    """RFC 7591 §2 metadata as we accept it; ``invalid_redirect_uri`` or
-    ``invalid_client_metadata`` otherwise."""
-    uris = metadata.get("redirect_uris")
-    if not isinstance(uris, list) or not uris or len(uris) > 20:
-        raise OAuthError("invalid_redirect_uri", "redirect_uris must be a list of 1 to 20 URIs.")
-    for uri in uris:
-        problem = validator.redirect_uri_problem(uri)
-        if problem:
-            raise OAuthError("invalid_redirect_uri", f"Redirect URI refused: {problem}.")
-    method = metadata.get("token_endpoint_auth_method", default_auth)
-    if method not in _AUTH_METHODS:
-        raise OAuthError("invalid_client_metadata",
-                         f"token_endpoint_auth_method must be one of {', '.join(_AUTH_METHODS)}.")
-    grant_types = metadata.get("grant_types", ["authorization_code"])
-    if not isinstance(grant_types, list) or not set(grant_types) <= {"authorization_code", "refresh_token"}:
-        raise OAuthError("invalid_client_metadata",
-                         "grant_types may be authorization_code and refresh_token.")
-    response_types = metadata.get("response_types", ["code"])
-    if not isinstance(response_types, list) or not set(response_types) <= {"code"}:
-        raise OAuthError("invalid_client_metadata", "response_types may only be code.")
-    return {
-        "redirect_uris": list(uris),
-        "token_endpoint_auth_method": method,
-        "grant_types": grant_types or ["authorization_code"],
-        "response_types": ["code"],
-        "client_name": _clean_name(metadata.get("client_name"), "Unnamed client"),
-    }
-
-
-def register_client(*, metadata: Any, client_ip: str | None, actor: str = "",
-                    kind: str = OAuthClient.Kind.DYNAMIC) -> RegisteredClient:
-    """Dynamic Client Registration (RFC 7591) and admin registration in the console."""
-    if not isinstance(metadata, dict):
-        raise OAuthError("invalid_client_metadata", "Send the client metadata as a JSON object.")
-    # RFC 7591 §2: a client that says nothing authenticates with a secret.
-    checked = _checked_metadata(metadata, default_auth="client_secret_basic")
-    secret = None if checked["token_endpoint_auth_method"] == "none" else secrets.token_urlsafe(32)
-    client = OAuthClient.objects.create(
-        client_id=f"gthc_{secrets.token_urlsafe(18)}",
-        kind=kind,
-        name=checked["client_name"],
-        redirect_uris=checked["redirect_uris"],
-        token_endpoint_auth_method=checked["token_endpoint_auth_method"],
-        secret_digest=validator.digest(secret) if secret else "",
-        metadata={"grant_types": checked["grant_types"], "response_types": checked["response_types"]},
-        registered_from=client_ip,
-        created_by=actor[:150],
-    )
-    record(event=events.OAUTH_CLIENT_REGISTERED, actor=actor or "anonymous", client_ip=client_ip,
-           detail={"client_id": client.client_id, "client_name": client.name, "kind": kind,
-                   "redirect_uris": client.redirect_uris,
-                   "token_endpoint_auth_method": client.token_endpoint_auth_method})
-    return RegisteredClient(client=client, secret=secret)
-
-
-def is_document_client_id(client_id: str) -> bool:
-    """A Client ID Metadata Document URL: https (http only to loopback), with a path."""
-    return is_provider_url(client_id) and urlsplit(client_id).path not in ("", "/")
-
-
-def resolve_client(client_id: str) -> OAuthClient:
-    """The client ``client_id`` names; a metadata document URL is fetched (and cached)."""
-    if not client_id or len(client_id) > 2048:
-        raise OAuthError("invalid_client", "Unknown client_id.", status=401, redirectable=False)
-    client = OAuthClient.objects.filter(client_id=client_id).first()
-    if client is not None and client.kind != OAuthClient.Kind.DOCUMENT:
-        if client.disabled:
-            raise OAuthError("invalid_client", "This client is disabled.", status=401, redirectable=False)
-        return client
-    if not is_document_client_id(client_id):
-        raise OAuthError("invalid_client", "Unknown client_id.", status=401, redirectable=False)
-    if client is not None and client.disabled:
-        raise OAuthError("invalid_client", "This client is disabled.", status=401, redirectable=False)
-    if client is not None and client.fetched_at and timezone.now() - client.fetched_at < DOCUMENT_MAX_AGE:
-        return client
-    return _fetch_client_document(client_id)
-
-
-def _fetch_client_document(client_id: str) -> OAuthClient:
-    try:
-        document = fetch_json(client_id)
-    except ProviderUnavailable as exc:
-        raise OAuthError("invalid_client", f"The client's metadata document could not be read: {exc}",
-                         status=401, redirectable=False) from exc
-    if document.get("client_id") != client_id:
-        raise OAuthError("invalid_client", "The client's metadata document names another client_id.",
-                         status=401, redirectable=False)
-    try:
-        checked = _checked_metadata(document, default_auth="none")
-    except OAuthError as exc:
-        raise OAuthError("invalid_client", f"The client's metadata document is not usable: {exc.description}",
-                         status=401, redirectable=False) from exc
-    if checked["token_endpoint_auth_method"] != "none":
-        raise OAuthError("invalid_client", "A metadata document client must be public "
-                         "(token_endpoint_auth_method none).", status=401, redirectable=False)
-    client, created = OAuthClient.objects.update_or_create(
-        client_id=client_id,
-        defaults={
-            "kind": OAuthClient.Kind.DOCUMENT,
-            "name": checked["client_name"],
-            "redirect_uris": checked["redirect_uris"],
-            "token_endpoint_auth_method": "none",
-            "metadata": {"grant_types": checked["grant_types"],
-                         "client_uri": str(document.get("client_uri", ""))[:500]},
-            "fetched_at": timezone.now(),
-        },
-    )
-    if created:
-        record(event=events.OAUTH_CLIENT_REGISTERED, actor="anonymous",
-               detail={"client_id": client_id, "client_name": client.name, "kind": client.kind,
-                       "redirect_uris": client.redirect_uris, "token_endpoint_auth_method": "none"})
-    return client
-
-
-def authenticate_client(*, client_id: str, client_secret: str | None) -> OAuthClient:
-    """The token and revocation endpoints' client check: public clients name themselves,
-    confidential ones prove it with their secret (compared in constant time)."""
-    client = resolve_client(client_id)
-    if client.is_public:
-        return client
-    presented = validator.digest(client_secret) if client_secret else ""
-    if not presented or not hmac.compare_digest(presented, client.secret_digest):
-        raise OAuthError("invalid_client", "Client authentication failed.", status=401)
-    return client
 
 
 # --- authorization ---------------------------------------------------------------------------
@@ -305,7 +65,7 @@ class AuthorizationRequest:
 def check_authorization_request(params: dict[str, str]) -> AuthorizationRequest:
     """Client and redirect URI first (their errors are shown, never redirected), then the rest
     (redirected to the client with ``state`` and ``iss``)."""
-    client = resolve_client(params.get("client_id", ""))
+    client = clients.resolve_client(params.get("client_id", ""))
     redirect_uri = params.get("redirect_uri", "")
     if not redirect_uri and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]

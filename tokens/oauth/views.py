@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from rest_framework.throttling import SimpleRateThrottle
 
-from tokens.oauth import services
+from tokens.oauth import clients, services
 from tokens.oauth.exceptions import OAuthError
 from upstreams.models import UpstreamServer
 from upstreams.tools import list_upstream_tools
@@ -163,7 +163,7 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
 def token(request: HttpRequest) -> JsonResponse:
     params = _form(request)
     client_id, secret = _client_credentials(request, params)
-    client = services.authenticate_client(client_id=client_id, client_secret=secret)
+    client = clients.authenticate_client(client_id=client_id, client_secret=secret)
     grant_type = params.get("grant_type", "")
     if grant_type == "authorization_code":
         issued = services.exchange_code(
@@ -192,7 +192,7 @@ def register(request: HttpRequest) -> JsonResponse:
         metadata = json.loads(request.body)
     except ValueError as exc:
         raise OAuthError("invalid_client_metadata", "The body is not JSON.") from exc
-    registered = services.register_client(metadata=metadata, client_ip=_client_ip(request))
+    registered = clients.register_client(metadata=metadata, client_ip=_client_ip(request))
     client = registered.client
     body: dict[str, Any] = {
         "client_id": client.client_id,
@@ -213,7 +213,7 @@ def register(request: HttpRequest) -> JsonResponse:
 def revoke(request: HttpRequest) -> JsonResponse:
     params = _form(request)
     client_id, secret = _client_credentials(request, params)
-    client = services.authenticate_client(client_id=client_id, client_secret=secret)
+    client = clients.authenticate_client(client_id=client_id, client_secret=secret)
     services.revoke(client=client, token=params.get("token", ""), client_ip=_client_ip(request))
     return JsonResponse({})
 
@@ -268,7 +268,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
     context = {
         "req": auth_request,
         "params": auth_request.as_params(),
-        "client_host": _host(auth_request.client.client_id) if services.is_document_client_id(
+        "client_host": _host(auth_request.client.client_id) if clients.is_document_client_id(
             auth_request.client.client_id) else "",
         "redirect_host": _host(auth_request.redirect_uri),
         "resource": auth_request.resource,

@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from tests.factories import UpstreamServerFactory, UserFactory
 from tokens.exceptions import TokenRevoked
 from tokens.models import Token
-from tokens.oauth import services
+from tokens.oauth import grants
 from tokens.services import authenticate_token
 
 REDIRECT = "http://127.0.0.1:33418/callback"
@@ -51,7 +51,7 @@ def person(db):
 
 @pytest.fixture
 def granted(person):
-    services.grant_access(user=person, servers=["demo"], tools=["echo", "add"], actor="tests")
+    grants.grant_access(user=person, servers=["demo"], tools=["echo", "add"], actor="tests")
     return person
 
 
@@ -238,7 +238,7 @@ def test_refresh_rotates_and_the_new_token_works(connected):
 
 
 def test_grant_ttl_shortens_the_access_token(person):
-    services.grant_access(
+    grants.grant_access(
         user=person, servers=["demo"], max_ttl=__import__("datetime").timedelta(minutes=10), actor="tests"
     )
     client_id = register()["client_id"]
