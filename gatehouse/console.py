@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from audit import selectors as audit_selectors
 from audit.charts import usage_chart
 from audit.models import AuditEvent
 from audit.webhook import webhook_status
-from gatehouse.permissions import console_reader_required
+from gatehouse.permissions import can_read_console, console_reader_required
 from gateway import selectors as session_selectors
 from tokens import selectors as token_selectors
 
@@ -44,8 +45,16 @@ def _since(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M")
 
 
-@console_reader_required
+@login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    # People who are neither staff nor auditors land on "My access", never on the admin console.
+    if not can_read_console(request.user):
+        return redirect("console-me")
+    return _dashboard(request)
+
+
+@console_reader_required
+def _dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     since_text = _since(now - DAY)
     since = datetime.strptime(since_text, "%Y-%m-%dT%H:%M").replace(tzinfo=now.tzinfo)

@@ -3,6 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from tokens import api_key_views, issuer_views, views
+from tokens.oauth import pages as access_pages
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("tokens/", views.token_list, name="console-tokens"),
@@ -18,4 +19,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("issuers/<slug:name>/", issuer_views.issuer_detail, name="console-issuer-detail"),
     path("issuers/<slug:name>/<slug:action>/", issuer_views.issuer_action, name="console-issuer-action"),
     path("api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke, name="console-api-key-revoke"),
+    path("me/", access_pages.my_access, name="console-me"),
+    path("me/connections/<int:connection_id>/disconnect/", access_pages.disconnect,
+         name="console-me-disconnect"),
+    path("me/tokens/<int:token_id>/revoke/", access_pages.revoke_my_token, name="console-me-revoke"),
+    path("access/", access_pages.access, name="console-access"),
+    path("access/clients/", access_pages.register_client, name="console-access-client"),
 ]

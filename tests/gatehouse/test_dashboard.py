@@ -93,4 +93,6 @@ def test_top_tools_chart_and_admin_actions(activity, staff_client):
 
 def test_auditors_see_it_and_strangers_do_not(auditor_client, plain_client, activity):
     assert auditor_client.get("/console/").status_code == 200
-    assert plain_client.get("/console/").status_code == 403
+    # A stranger is sent to "My access" and refused the console's pages.
+    assert plain_client.get("/console/")["Location"] == "/console/me/"
+    assert plain_client.get("/console/audit/").status_code == 403

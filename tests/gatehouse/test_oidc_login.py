@@ -75,14 +75,14 @@ def test_roles_follow_the_providers_groups_on_every_sign_in(sso_gateway, oidc_pr
     auditor = sign_in(sso_gateway, oidc_provider, "bob")
     assert auditor.get("/console/audit/").status_code == 200
     assert auditor.get("/console/issuers/new/").status_code == 403
-    assert sign_in(sso_gateway, oidc_provider, "eve").get("/console/").status_code == 403
+    assert sign_in(sso_gateway, oidc_provider, "eve").get("/console/audit/").status_code == 403
 
     users_file = oidc_provider.workdir / "users.json"
     users = json.loads(users_file.read_text())
     users["alice"]["claims"]["groups"] = []  # removed from the admin group at the provider
     users_file.write_text(json.dumps(users))
     try:
-        assert sign_in(sso_gateway, oidc_provider, "alice").get("/console/").status_code == 403
+        assert sign_in(sso_gateway, oidc_provider, "alice").get("/console/audit/").status_code == 403
         assert not User.objects.get(username="alice@example.com").is_staff
     finally:
         users["alice"]["claims"]["groups"] = USERS["alice"]["claims"]["groups"]
