@@ -1,7 +1,8 @@
 """Reading an OpenID Connect provider's public documents: the one home for both uses.
 
 Console sign-in (``gatehouse/oidc_login.py``) and trusted issuers (``tokens/issuers/keys.py``)
-fetch a provider's discovery document and key set the same way: ``https`` only (``http`` to a
+fetch a provider's discovery document and key set the same way, and so does the OAuth server for
+Client ID Metadata Documents (``tokens/oauth/clients.py``): ``https`` only (``http`` to a
 loopback address for a provider on the same host and for tests), 5 s per request, no redirects,
 at most 256 KiB, JSON objects only, and a discovery document must name exactly the issuer it was
 fetched for (OpenID Connect Discovery §4.3).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,10 +56,15 @@ def fetch_json(url: str) -> dict[str, Any]:
             if response.status_code != 200:
                 raise ProviderUnavailable(f"{url} answered {response.status_code}.")
             body = b""
+            # 5 s per read is not a bound on a server that drips a byte at a time: the whole
+            # document must arrive within twice that.
+            deadline = time.monotonic() + 2 * FETCH_TIMEOUT_SECONDS
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise ProviderUnavailable(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes.")
+                if time.monotonic() > deadline:
+                    raise ProviderUnavailable(f"{url} took too long to answer.")
     except httpx.HTTPError as exc:
         raise ProviderUnavailable(f"{url} could not be reached ({type(exc).__name__}).") from exc
     try:

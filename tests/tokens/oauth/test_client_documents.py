@@ -1,0 +1,167 @@
+"""Client ID Metadata Documents: the client_id is the URL of its own metadata, fetched with the
+discovery fetcher's bounds; a document that lies, is too big or too slow is refused."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlencode
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from audit.models import AuditEvent
+from tests.factories import UpstreamServerFactory, UserFactory
+from tests.tokens.oauth.test_authorization_code_flow import REDIRECT, authorize_params, pkce, query_of
+from tokens.oauth import grants
+from tokens.oauth.models import OAuthClient
+
+
+class DocumentServer:
+    """A loopback HTTP server whose answers the test sets per path (http is allowed to loopback)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[bytes, float]] = {}
+        routes = self.routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body, delay = routes.get(self.path, (b"", 0.0))
+                if not body:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                if delay:
+                    # Drip the body a byte at a time: each read is quick, the whole is not.
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(delay)
+                else:
+                    self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def serve(self, path: str, document: dict | bytes, *, delay: float = 0.0) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.routes[path] = (body, delay)
+        return self.base + path
+
+
+@pytest.fixture
+def documents() -> Iterator[DocumentServer]:
+    server = DocumentServer()
+    yield server
+    server.httpd.shutdown()
+
+
+@pytest.fixture
+def browser(db):
+    UpstreamServerFactory(name="demo")
+    person = UserFactory(username="alice")
+    grants.grant_access(user=person, servers=["demo"], tools=["echo"], actor="tests")
+    client = Client()
+    client.force_login(person)
+    return client
+
+
+def document(url: str, **overrides) -> dict:
+    return {
+        "client_id": url,
+        "client_name": "VS Code",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        **overrides,
+    }
+
+
+def test_a_document_client_reaches_consent_and_gets_a_token(documents, browser):
+    url = documents.serve("/vscode.json", {})
+    documents.serve("/vscode.json", document(url))
+    verifier, challenge = pkce()
+    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    assert page.status_code == 200, page.content
+    html = page.content.decode()
+    assert "Allow VS Code to use demo?" in html and "from 127.0.0.1" in html
+    form = {**authorize_params(url, challenge), "decision": "allow", "tools": ["demo:echo"]}
+    code = query_of(browser.post("/oauth/authorize", form)["Location"])["code"]
+    answer = Client().post(
+        "/oauth/token",
+        content_type="application/x-www-form-urlencoded",
+        data=urlencode(
+            {
+                "grant_type": "authorization_code",
+                "client_id": url,
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+                "resource": f"{settings.PUBLIC_URL}/mcp/demo",
+            }
+        ),
+    )
+    assert answer.status_code == 200, answer.content
+    assert OAuthClient.objects.get(client_id=url).kind == "document"
+    assert AuditEvent.objects.filter(event="oauth.client_registered", detail__kind="document").exists()
+
+
+def test_a_document_naming_another_client_id_is_refused(documents, browser):
+    url = documents.serve("/liar.json", document("https://claude.ai/oauth/client.json"))
+    _, challenge = pkce()
+    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    assert page.status_code == 401 and "Location" not in page
+    assert "names another client_id" in page.content.decode()
+
+
+def test_a_redirect_the_document_does_not_list_is_never_redirected_to(documents, browser):
+    url = documents.serve("/app.json", {})
+    documents.serve("/app.json", document(url))
+    _, challenge = pkce()
+    page = browser.get(
+        "/oauth/authorize", authorize_params(url, challenge, redirect_uri="https://evil.example/cb")
+    )
+    assert page.status_code == 400 and "Location" not in page
+
+
+def test_an_oversize_document_is_refused(documents, browser):
+    url = documents.serve("/big.json", {})
+    documents.serve("/big.json", document(url, client_name="x" * 300_000))
+    _, challenge = pkce()
+    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    assert page.status_code == 401 and "more than" in page.content.decode()
+
+
+def test_a_document_that_drips_is_cut_off(documents, browser):
+    url = documents.serve("/slow.json", {})
+    documents.serve("/slow.json", document(url), delay=0.1)
+    _, challenge = pkce()
+    started = time.monotonic()
+    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    assert page.status_code == 401 and "took too long" in page.content.decode()
+    assert time.monotonic() - started < 15
+
+
+def test_a_plain_http_document_on_another_host_is_not_a_client_id(browser):
+    _, challenge = pkce()
+    page = browser.get("/oauth/authorize", authorize_params("http://clients.example/app.json", challenge))
+    assert page.status_code == 401 and "Unknown client_id" in page.content.decode()
+
+
+def test_a_document_client_must_be_public(documents, browser):
+    url = documents.serve("/secret.json", {})
+    documents.serve("/secret.json", document(url, token_endpoint_auth_method="client_secret_basic"))
+    _, challenge = pkce()
+    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    assert page.status_code == 401 and "must be public" in page.content.decode()
