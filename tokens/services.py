@@ -67,6 +67,8 @@ class AuthenticatedToken:
     display_prefix: str
     # Past this the token no longer authenticates by time alone (expiry, end of a rotation's grace).
     usable_until: datetime | None = None
+    # Got through OAuth (tokens/oauth): a tool its owner's grant allows may be asked for (step-up).
+    via_oauth: bool = False
 
 
 # --- signing keys -----------------------------------------------------------------------------
@@ -474,7 +476,7 @@ def authenticate_token(*, raw_token: str) -> AuthenticatedToken:
         .filter(jti=jti)
         .only(
             "id", "jti", "name", "scope", "status", "expires_at", "grace_until", "revoked_at",
-            "display_prefix",
+            "display_prefix", "oauth_connection_id",
             "owner__id", "owner__username", "owner__is_active",
         )
         .first()
@@ -505,6 +507,7 @@ def _usable(row: Token, *, subject: object) -> AuthenticatedToken:
         expires_at=row.expires_at,
         display_prefix=row.display_prefix,
         usable_until=row.usable_until(),
+        via_oauth=row.oauth_connection_id is not None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -53,6 +54,7 @@ def server_detail(request: HttpRequest, name: str) -> HttpResponse:
             "summary": selectors.server_summary(server=server),
             "listing": listing,
             "mcp_path": server.client_path,
+            "public_url": settings.PUBLIC_URL,
             "can_manage": can_manage(request.user),
             "tool_rows": _tool_rows(server, listing.tools),
             "pending_changes": list(selectors.pending_tool_changes(server=server)),

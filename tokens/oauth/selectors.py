@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Q
 
 from tokens.models import Token
@@ -111,3 +111,12 @@ def scopes_supported(server: str | None) -> list[str]:
     """The scopes a resource's metadata lists: its own server's only. The gateway-wide document
     names no server, so unauthenticated callers cannot list the servers behind the gateway."""
     return [f"{SCOPE_PREFIX}{server}"] if server else []
+
+
+def step_up_scope(*, owner_id: int, server: str, tool: str) -> str | None:
+    """The scope an OAuth client should ask for to call ``tool``, when its owner's grants allow
+    it (``mcp:SERVER:TOOL``); None when no grant does, and the refusal stays plain."""
+    owner = User.objects.filter(pk=owner_id, is_active=True).first()
+    if owner is None or not ceiling_for(owner).allows(server, tool):
+        return None
+    return f"{SCOPE_PREFIX}{server}:{tool}"

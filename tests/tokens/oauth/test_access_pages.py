@@ -75,3 +75,9 @@ def test_staff_register_a_client_and_see_its_secret_once(staff_client):
     assert client.client_id in html and "Client secret (shown once)" in html
     assert page["Cache-Control"] == "no-store"
     assert client.secret_digest and client.secret_digest not in html
+
+
+def test_the_server_page_offers_the_url_alone_first(staff_client, demo, settings):
+    html = staff_client.get("/console/servers/demo/").content.decode()
+    assert "Connect with only the URL" in html
+    assert html.index(f"{settings.PUBLIC_URL}/mcp/demo/") < html.index("Gateway path")
