@@ -353,7 +353,7 @@ def revoke_token(
         token.revoke_reason = reason[:200]
         token.save(update_fields=["status", "revoked_at", "revoked_by", "revoke_reason"])
         if token.oauth_connection_id is not None:
-            # An OAuth access token's refresh tokens end with it (DESIGN "Access and OAuth"):
+            # An OAuth access token's refresh tokens end with it (docs/identity.md, OAuth):
             # the client must come back through consent.
             Connection.objects.filter(pk=token.oauth_connection_id, revoked_at__isnull=True).update(
                 revoked_at=token.revoked_at, revoke_reason="access token revoked"

@@ -188,11 +188,17 @@ def admit(
     names it (and the server), so its audit row does.
     """
     limits.hit_ip()
+    # A challenge names the metadata of the endpoint called, so OAuth clients ask for its resource.
+    endpoint_path = transport.client_path(server_name) if server_name else ""
     if credential is None:
-        raise Unauthorized(presented=False)
+        raise Unauthorized(presented=False).at(endpoint_path)
     if len(credential.raw) > MAX_CREDENTIAL_LENGTH:
-        raise Unauthorized("The token is too long to be a Gatehouse token.", presented=True)
-    token = lookups.token(credential)
+        raise Unauthorized("The token is too long to be a Gatehouse token.", presented=True).at(endpoint_path)
+    try:
+        token = lookups.token(credential)
+    except Unauthorized as refusal:
+        refusal.at(endpoint_path)
+        raise
     try:
         limits.hit_token(token, server_name or token.scope.only_server() or "")
         name = server_name or token.scope.only_server()
@@ -201,7 +207,8 @@ def admit(
                 "This token is scoped to several servers; use /mcp/<server>/.", code="server_required"
             )
         if not token.scope.allows_server(name):
-            raise InsufficientScope(f"This token is not scoped to the server {name!r}.")
+            raise InsufficientScope(f"This token is not scoped to the server {name!r}.",
+                                    resource_path=endpoint_path)
         server = lookups.server(name)
         if server is None:
             raise UnknownServer(f"No enabled upstream server named {name!r}.")

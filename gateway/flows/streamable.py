@@ -62,10 +62,16 @@ async def _streamable(ctx: Context, receive: Receive, responder: Responder) -> N
         version = incoming.header(PROTOCOL_VERSION_HEADER) or (
             single.meta_protocol_version if single else None
         )
-        policy.refuse_denied_tools(
-            body=ctx.rpc, scope=ctx.admission.token.scope, server=ctx.admission.server.name,
-            protocol_version=version,
-        )
+        try:
+            policy.refuse_denied_tools(
+                body=ctx.rpc, scope=ctx.admission.token.scope, server=ctx.admission.server.name,
+                protocol_version=version,
+            )
+        except Refusal as refusal:
+            raise await policy.step_up(
+                refusal, token=ctx.admission.token, server=ctx.admission.server.name,
+                endpoint_path=ENDPOINT.transport.client_path(ctx.admission.server.name),
+            ) from None
         policy.refuse_unpinned_tools(body=ctx.rpc, target=ctx.admission.server, protocol_version=version)
     elif incoming.method == "DELETE" and binding is None:
         raise BadRequest("DELETE needs the Mcp-Session-Id of the session to end.", code="session_required")

@@ -10,10 +10,13 @@ import json
 from typing import Any
 
 from audit import events
+from gateway.admission.db_pool import run_db
 from gateway.mcp import tool_pins
 from gateway.mcp.protocol import INVALID_PARAMS, MODERN_VERSIONS, RpcBody
-from gateway.request.refusals import Refusal
+from gateway.request.refusals import InsufficientScope, Refusal
+from tokens.oauth.selectors import step_up_scope
 from tokens.scope import TokenScope
+from tokens.services import AuthenticatedToken
 from upstreams.pinning import ToolPins
 from upstreams.target import UpstreamTarget
 
@@ -47,6 +50,25 @@ def refuse_denied_tools(
         rpc_code=INVALID_PARAMS,
         request_ids=body.request_ids(),
         data={"error": "insufficient_scope", "tool": tool, "server": server},
+    )
+
+
+async def step_up(refusal: Refusal, *, token: AuthenticatedToken, server: str, endpoint_path: str) -> Refusal:
+    """A tool outside an OAuth token's scope that its owner's grant allows becomes HTTP 403
+    ``insufficient_scope`` naming the scope to ask for, so the client can ask its user (MCP
+    step-up authorization). Every other refusal is returned as it was.
+
+    Only refusals reach the database here (one query), never an admitted call.
+    """
+    if refusal.code != "tool_not_in_scope" or not token.via_oauth or not refusal.tool:
+        return refusal
+    scope = await run_db(step_up_scope, owner_id=token.owner_id, server=server, tool=refusal.tool)
+    if scope is None:
+        return refusal
+    return InsufficientScope(
+        f"Tool {refusal.tool!r} needs the scope {scope}: ask for it and try again.",
+        scope=scope, resource_path=endpoint_path, tool=refusal.tool, audit_event=events.MCP_TOOL_DENIED,
+        reason="step_up_required",
     )
 
 

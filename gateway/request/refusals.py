@@ -86,8 +86,12 @@ class Refusal(Exception):
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, detail={self.detail!r})"
 
 
-def resource_metadata_url() -> str:
-    return f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource"
+def resource_metadata_url(resource_path: str = "") -> str:
+    """The RFC 9728 document of the gateway, or of one server's endpoint (``/mcp/demo/``): OAuth
+    clients read the one the challenge names first, and ask for a token for its resource."""
+    return f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource{resource_path.rstrip('/')}" + (
+        "/" if resource_path else ""
+    )
 
 
 class Unauthorized(Refusal):
@@ -95,30 +99,38 @@ class Unauthorized(Refusal):
     code = "invalid_token"
 
     def __init__(self, detail: str = "", *, presented: bool) -> None:
-        challenge = f'Bearer resource_metadata="{resource_metadata_url()}"'
-        if presented:
-            challenge += ', error="invalid_token"'
-        else:
+        self.presented = presented
+        if not presented:
             # Worded so the secret masker leaves it whole in the audit row and the log line.
             detail = detail or (
                 "A Gatehouse token is required: send it as a Bearer token in the Authorization header, "
                 "in the X-API-Key header or in the key query parameter."
             )
-        super().__init__(
-            detail,
-            code="invalid_token" if presented else "missing_token",
-            headers=[(b"www-authenticate", challenge.encode())],
-        )
-        self.presented = presented
+        super().__init__(detail, code="invalid_token" if presented else "missing_token")
+        self.at("")
+
+    def at(self, resource_path: str) -> Unauthorized:
+        """Name the resource metadata of the endpoint the client called (``/mcp/demo/``)."""
+        challenge = f'Bearer resource_metadata="{resource_metadata_url(resource_path)}"'
+        if self.presented:
+            challenge += ', error="invalid_token"'
+        self.headers = [(b"www-authenticate", challenge.encode())]
+        return self
 
 
 class InsufficientScope(Refusal):
+    """403 with the RFC 6750 challenge; ``scope`` (``mcp:SERVER:TOOL``) tells an OAuth client
+    what to ask its user for (step-up authorization)."""
+
     status = 403
     code = "insufficient_scope"
 
-    def __init__(self, detail: str = "") -> None:
-        challenge = f'Bearer error="insufficient_scope", resource_metadata="{resource_metadata_url()}"'
-        super().__init__(detail, headers=[(b"www-authenticate", challenge.encode())])
+    def __init__(self, detail: str = "", *, scope: str = "", resource_path: str = "", **kwargs: Any) -> None:
+        challenge = 'Bearer error="insufficient_scope"'
+        if scope:
+            challenge += f', scope="{scope}"'
+        challenge += f', resource_metadata="{resource_metadata_url(resource_path)}"'
+        super().__init__(detail, headers=[(b"www-authenticate", challenge.encode())], **kwargs)
 
 
 class OriginNotAllowed(Refusal):
