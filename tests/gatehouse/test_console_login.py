@@ -48,9 +48,10 @@ def test_auditor_may_read_the_dashboard(client, db):
     assert client.get("/console/").status_code == 200
 
 
-def test_plain_user_is_refused_the_console(client, user):
+def test_plain_user_is_refused_the_console_and_sent_to_my_access(client, user):
     client.force_login(user)
-    response = client.get("/console/")
+    assert client.get("/console/")["Location"] == "/console/me/"
+    response = client.get("/console/audit/")
     assert response.status_code == 403
     assert b"The console is for staff and auditors." in response.content
 
