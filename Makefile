@@ -68,7 +68,7 @@ lint: install
 	  if [ $$status -ne 0 ]; then echo "make lint: FAILED" >&2; fi; exit $$status
 
 # What Gatehouse adds to each MCP call, against direct, nginx and a bare token-checking proxy
-# (bench/gateway/run.py; README "Performance"). Starts and stops everything it needs; PostgreSQL
+# (bench/gateway/run.py; docs/performance.md). Starts and stops everything it needs; PostgreSQL
 # and Redis are used when they answer (BENCH_DATABASE_URL, BENCH_REDIS_URL). BENCH_ARGS=--quick
 # for a short run.
 BENCH_ARGS ?=

@@ -1,8 +1,8 @@
 """The audit webhook: every event reaches the SIEM once, in order, signed, even across an outage.
 
-The receiver is a real HTTP server in the test process that verifies each signature as the README
-tells receivers to; delivery runs are the service the Celery task calls (tests/celery has the
-worker-driven run).
+The receiver is a real HTTP server in the test process that verifies each signature as
+docs/operations.md tells receivers to; delivery runs are the service the Celery task calls
+(tests/celery has the worker-driven run).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The console's pending tool changes, in a real browser: the diff, then Approve.
 
-``GATEHOUSE_SCREENSHOT_DIR=docs`` also saves the page as ``docs/tool-pinning.png`` (the README's).
+``GATEHOUSE_SCREENSHOT_DIR=docs`` also saves the page as ``docs/tool-pinning.png`` (docs/operations.md's).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def notes_url(live_gateway, tmp_path_factory) -> Iterator[str]:
-    """The example, started as its README says, verifying against the live gateway's JWKS."""
+    """The example, started as docs/identity.md says, verifying against the live gateway's JWKS."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     env = dict(os.environ, GATEHOUSE_URL=live_gateway.url, GATEHOUSE_ISSUER=settings.TOKEN_ISSUER,

@@ -127,7 +127,7 @@ BEAT_STARTED = r'"logger": "celery\.beat", "message": "beat: Starting\.\.\."'
 @pytest.mark.parametrize(("service", "started"), [
     ("worker", [WORKER_READY]),
     ("beat", [BEAT_STARTED]),
-    # The README promises `celery -A gatehouse worker --beat` works.
+    # docs/deployment.md promises `celery -A gatehouse worker --beat` works.
     ("worker --beat", [WORKER_READY, BEAT_STARTED]),
 ])
 def test_celery_commands_start(tmp_path, service, started):

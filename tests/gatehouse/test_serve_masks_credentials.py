@@ -1,10 +1,11 @@
-"""Started the README's way, the web process never writes a raw token, wherever it is sent.
+"""Started the documented way, the web process never writes a raw token, wherever it is sent.
 
 A client that cannot set headers puts its token in the URL (``?key=gth_…``). Daphne's own access
 log prints every raw URI, so daphne started with its defaults writes such tokens in clear; the one
 documented start-up line, ``manage.py serve``, runs daphne without it, and Gatehouse's access log
-masks the query string. Each README start-up command runs here as written (only the port is
-free-picked) on a fresh data dir, and every line it writes to stdout and stderr is searched.
+masks the query string. Each start-up command the README and docs/ show runs here as written
+(only the port is free-picked) on a fresh data dir, and every line it writes to stdout and stderr
+is searched.
 The last test runs bare daphne the same way and shows that the search does find a leak.
 """
 
@@ -59,7 +60,7 @@ class Output:
 
 
 def as_run_here(command: str, port: int) -> list[str]:
-    """A README command line, run with this interpreter (its ``.venv/bin/python``) on ``port``."""
+    """A documented command line, run with this interpreter (its ``.venv/bin/python``) on ``port``."""
     args = command.split()
     assert args[0].endswith("python"), command
     args[0] = sys.executable
@@ -151,7 +152,7 @@ def test_the_readme_start_up_lines_never_write_a_raw_token(command, server_env, 
 
 def test_the_search_finds_the_token_daphne_itself_would_log(server_env, tmp_path):
     """The same requests against daphne started with its defaults (what a bare ``daphne …`` line
-    in a Procfile or a README would do): its access log has the token in clear, so the test above
+    in a Procfile or a page of docs would do): its access log has the token in clear, so the test above
     would fail if ``manage.py serve`` ever let daphne's access log on."""
     prepared = subprocess.run([sys.executable, "manage.py", "prepare_data_dir"], cwd=REPO_ROOT,
                               env=server_env, capture_output=True, text=True, check=False, timeout=120)

@@ -35,7 +35,7 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_gateway(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LiveServer]:
-    """Gatehouse started the README's way (``manage.py serve``), sharing the test database.
+    """Gatehouse started the documented way (``manage.py serve``), sharing the test database.
 
     Use with ``transactional_db``.
     """

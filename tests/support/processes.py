@@ -120,7 +120,7 @@ def running(
 
 
 def serve_args(port: int, *, bind: str = "127.0.0.1") -> list[str]:
-    """The web process started the README's way (``manage.py serve``, as the Procfile and the
+    """The web process started the documented way (``manage.py serve``, as the Procfile and the
     container do): daphne without its raw access log, the data dir prepared first."""
     return [sys.executable, "manage.py", "serve", "--bind", bind, "--port", str(port)]
 

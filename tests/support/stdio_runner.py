@@ -1,7 +1,7 @@
 """Fixtures for stdio servers: a live stdio runner, a gateway that dials it, and registration.
 
 - ``stdio_gateway`` (session): ``manage.py stdio_runner`` and ``manage.py serve`` started the
-  README's way, sharing the test database, the gateway pointed at the runner
+  documented way, sharing the test database, the gateway pointed at the runner
   (``GATEHOUSE_STDIO_RUNNER_URL``); this test process points there too (its sweeps DELETE
   sessions on the runner). Use with ``transactional_db``.
 - ``register_stdio(name, *args, env=, isolation=, max_processes=, command=)``: registers a stdio
