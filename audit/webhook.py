@@ -1,6 +1,6 @@
 """Audit events shipped to a SIEM: each event POSTed to ``GATEHOUSE_AUDIT_WEBHOOK_URL``, in order.
 
-Contract for receivers (README "Audit webhook"):
+Contract for receivers (docs/operations.md, "Audit webhook"):
 
 - One event per request, ``Content-Type: application/json``, the body being the event as the JSON
   export has it (``log_fields``: id, time, event, actor, …, ``hash``) plus ``prev_hash``, so a

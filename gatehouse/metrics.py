@@ -12,7 +12,7 @@ The value class is chosen when prometheus-client is first imported, from the env
 module sets ``PROMETHEUS_MULTIPROC_DIR`` before importing it; nothing else imports the library.
 
 On the hot path an observation is a dict lookup and a write into a memory-mapped file under a
-per-process lock: about a microsecond (measured in the operations note in the README).
+per-process lock (``make bench`` covers it: docs/performance.md).
 
 Label values are bounded: servers are registered names (or ``""`` before one was found), tools are
 capped per process (``MAX_TOOL_LABELS``; past that, ``"other"``), so a client that sends random

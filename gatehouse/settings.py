@@ -45,7 +45,7 @@ def _required(name: str) -> str:
     value = env.str(name, default="")
     if not value:
         raise ImproperlyConfigured(
-            f"{name} is required when GATEHOUSE_PRODUCTION is on; see README 'Configuration'."
+            f"{name} is required when GATEHOUSE_PRODUCTION is on; see docs/configuration.md."
         )
     return value
 
@@ -112,7 +112,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "gatehouse.urls"
 ASGI_APPLICATION = "gatehouse.asgi.application"
-# What ``manage.py serve`` runs it under (README "Performance" says which to choose).
+# What ``manage.py serve`` runs it under (docs/performance.md says which to choose).
 ASGI_SERVER = env.choice("GATEHOUSE_ASGI_SERVER", default="daphne", choices=["daphne", "uvicorn"])
 
 TEMPLATES = [
@@ -136,7 +136,7 @@ try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
 except ValueError as exc:  # the URL may hold a password: name the variable, not the value
     raise ImproperlyConfigured(
-        "DATABASE_URL must be a postgres:// or sqlite:/// URL (see README 'Configuration')."
+        "DATABASE_URL must be a postgres:// or sqlite:/// URL (see docs/configuration.md)."
     ) from exc
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + IMMEDIATE lets daphne, the Celery worker and beat share one file without

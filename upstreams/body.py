@@ -10,11 +10,9 @@ losing the read in flight. ``reader(response)`` picks how:
   httpx transport, or a body with a Content-Encoding that httpx must decode) each read runs in a
   task of its own that outlives a timeout.
 
-Measured with tracemalloc in the server (400 idle GET streams through the gateway, make bench's
-upstream, the runs the README quotes): Python allocations per stream went from 48.4 to 42.5 KB
-with this reader and ``Incoming`` keeping the scope's raw headers (1.7 KB of it), so about 4 KB
-of each idle stream was the task-per-read path: the task, its ``asyncio.wait`` and the chain of
-generators and context managers under httpx's ``aiter_bytes``.
+Why: the task-per-read path (the task, its ``asyncio.wait`` and the chain of generators and
+context managers under httpx's ``aiter_bytes``) was a sizeable share of each idle stream's memory;
+``make bench`` measures idle streams (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -8,14 +8,13 @@ hop), and on any miss once more in one ``sync_to_async`` hop against the databas
 the caches. What the caches may hold and why they never admit what the database would refuse is
 in ``gateway.admission.caches``. The hop runs on the threads of ``gateway.admission.db_pool``.
 
-Speed, measured by ``make bench`` (``bench/gateway``, README "Performance"): the hop runs on a
+Speed, measured by ``make bench`` (``bench/gateway``, docs/performance.md): the hop runs on a
 small dedicated thread pool whose database connections stay open (reconnecting per request cost
 more than the rest of the check). Last-used and last-seen times are noted in memory and written
 by the change follower in one batch every second, never on the request. The rate-limit hits a
 request's rules reach are counted together in one awaited round trip (``Limits``): on PostgreSQL
 + Redis the two synchronous Redis round trips per request had blocked the event loop (every
-request and stream of the process waited on them; README "Performance" has the figures
-before and after).
+request and stream of the process waited on them).
 """
 
 from __future__ import annotations
