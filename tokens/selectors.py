@@ -63,7 +63,9 @@ def token_list(
 ) -> QuerySet[Token]:
     """Tokens, newest first, narrowed by the console's filters (all optional)."""
     now = now or timezone.now()
-    qs = Token.objects.select_related("owner", "successor").order_by("-created_at", "-pk")
+    qs = Token.objects.select_related("owner", "successor", "oauth_connection__client").order_by(
+        "-created_at", "-pk"
+    )
     search = search.strip()
     if search:
         prefix = search.rstrip("…").removesuffix("...")
@@ -148,7 +150,7 @@ class TokenDetail:
 
 def token_detail(*, token_id: int) -> TokenDetail:
     token = (
-        Token.objects.select_related("owner", "successor", "signing_key")
+        Token.objects.select_related("owner", "successor", "signing_key", "oauth_connection__client")
         .filter(pk=token_id)
         .first()
     )

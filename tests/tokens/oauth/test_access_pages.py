@@ -81,3 +81,15 @@ def test_the_server_page_offers_the_url_alone_first(staff_client, demo, settings
     html = staff_client.get("/console/servers/demo/").content.decode()
     assert "Connect with only the URL" in html
     assert html.index(f"{settings.PUBLIC_URL}/mcp/demo/") < html.index("Gateway path")
+
+
+def test_the_console_lists_oauth_tokens_with_their_client(staff_client, user, demo, make_token):
+    client = OAuthClient.objects.create(client_id="gthc_z", kind="dynamic", name="Cursor", redirect_uris=[])
+    connection = Connection.objects.create(
+        user=user, client=client, resource="http://x/mcp", scope={"demo": None}
+    )
+    issued = make_token({"demo": None}, owner=user)
+    Token.objects.filter(pk=issued.token.pk).update(oauth_connection=connection)
+    assert "Cursor (OAuth)" in staff_client.get("/console/tokens/").content.decode()
+    detail = staff_client.get(f"/console/tokens/{issued.token.pk}/").content.decode()
+    assert "OAuth client" in detail and "Cursor" in detail and "gthc_z" in detail
