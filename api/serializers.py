@@ -133,6 +133,7 @@ class TokenSerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True
     )
     mcp_urls = serializers.SerializerMethodField()
+    oauth_client = serializers.SerializerMethodField()
 
     class Meta:
         model = Token
@@ -156,6 +157,7 @@ class TokenSerializer(serializers.ModelSerializer):
             "revoked_by",
             "revoke_reason",
             "api_key",
+            "oauth_client",
         ]
         read_only_fields = fields
 
@@ -176,6 +178,20 @@ class TokenSerializer(serializers.ModelSerializer):
     @extend_schema_field(
         {"type": "string", "nullable": True, "description": "Display form of the API key that minted it."}
     )
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {"client_id": {"type": "string"}, "name": {"type": "string"}},
+            "description": "The OAuth client the token was issued to, when it came through /oauth/token.",
+        }
+    )
+    def get_oauth_client(self, token: Token) -> dict[str, str] | None:
+        connection = token.oauth_connection
+        if connection is None:
+            return None
+        return {"client_id": connection.client.client_id, "name": connection.client.name}
+
     def get_api_key(self, token: Token) -> str | None:
         return token.api_key.display_prefix if token.api_key_id and token.api_key else None
 

@@ -21,7 +21,7 @@ from tokens.models import ApiKey, Token
 
 
 def tokens_visible_to(user: Any) -> QuerySet[Token]:
-    tokens = Token.objects.select_related("owner", "api_key", "successor")
+    tokens = Token.objects.select_related("owner", "api_key", "successor", "oauth_connection__client")
     return tokens if can_read_console(user) else tokens.filter(owner=user)
 
 

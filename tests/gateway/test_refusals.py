@@ -19,7 +19,8 @@ from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
 
-METADATA = f'resource_metadata="{settings.PUBLIC_URL}/.well-known/oauth-protected-resource"'
+# A refusal at /mcp/demo/ names that endpoint's own RFC 9728 document (path insertion).
+METADATA = f'resource_metadata="{settings.PUBLIC_URL}/.well-known/oauth-protected-resource/mcp/demo/"'
 
 
 def test_missing_token_gets_401_pointing_at_resource_metadata(gw):
