@@ -102,16 +102,16 @@ def is_document_client_id(client_id: str) -> bool:
 def resolve_client(client_id: str) -> OAuthClient:
     """The client ``client_id`` names; a metadata document URL is fetched (and cached)."""
     if not client_id or len(client_id) > 2048:
-        raise OAuthError("invalid_client", "Unknown client_id.", status=401, redirectable=False)
+        raise OAuthError("invalid_client", "Unknown client_id.", status=401)
     client = OAuthClient.objects.filter(client_id=client_id).first()
     if client is not None and client.kind != OAuthClient.Kind.DOCUMENT:
         if client.disabled:
-            raise OAuthError("invalid_client", "This client is disabled.", status=401, redirectable=False)
+            raise OAuthError("invalid_client", "This client is disabled.", status=401)
         return client
     if not is_document_client_id(client_id):
-        raise OAuthError("invalid_client", "Unknown client_id.", status=401, redirectable=False)
+        raise OAuthError("invalid_client", "Unknown client_id.", status=401)
     if client is not None and client.disabled:
-        raise OAuthError("invalid_client", "This client is disabled.", status=401, redirectable=False)
+        raise OAuthError("invalid_client", "This client is disabled.", status=401)
     if client is not None and client.fetched_at and timezone.now() - client.fetched_at < DOCUMENT_MAX_AGE:
         return client
     return _fetch_client_document(client_id)
@@ -122,18 +122,18 @@ def _fetch_client_document(client_id: str) -> OAuthClient:
         document = fetch_json(client_id)
     except ProviderUnavailable as exc:
         raise OAuthError("invalid_client", f"The client's metadata document could not be read: {exc}",
-                         status=401, redirectable=False) from exc
+                         status=401) from exc
     if document.get("client_id") != client_id:
         raise OAuthError("invalid_client", "The client's metadata document names another client_id.",
-                         status=401, redirectable=False)
+                         status=401)
     try:
         checked = _checked_metadata(document, default_auth="none")
     except OAuthError as exc:
         raise OAuthError("invalid_client", f"The client's metadata document is not usable: {exc.description}",
-                         status=401, redirectable=False) from exc
+                         status=401) from exc
     if checked["token_endpoint_auth_method"] != "none":
         raise OAuthError("invalid_client", "A metadata document client must be public "
-                         "(token_endpoint_auth_method none).", status=401, redirectable=False)
+                         "(token_endpoint_auth_method none).", status=401)
     client, created = OAuthClient.objects.update_or_create(
         client_id=client_id,
         defaults={

@@ -8,18 +8,17 @@ from gatehouse.exceptions import GatehouseError
 class OAuthError(Exception):
     """An OAuth protocol error: ``error`` is the RFC 6749 code, ``description`` safe to show.
 
-    ``redirectable`` is False for errors about the client or its redirect URI: those are never
-    sent to the redirect URI (it may not be the client's), but shown to the person instead.
+    At the authorization endpoint an error goes back to the client only once its redirect URI is
+    known to be the client's (``redirect_to`` is then set); errors about the client or its
+    redirect URI are shown to the person instead.
     """
 
     status = 400
 
-    def __init__(self, error: str, description: str, *, status: int | None = None,
-                 redirectable: bool = True) -> None:
+    def __init__(self, error: str, description: str, *, status: int | None = None) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
-        self.redirectable = redirectable
         # Where the person is sent with this error: set once the redirect URI is known good.
         self.redirect_to: str | None = None
         if status is not None:

@@ -70,9 +70,12 @@ def check_authorization_request(params: dict[str, str]) -> AuthorizationRequest:
     if not redirect_uri and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]
     if not validator.redirect_uri_matches(client.redirect_uris, redirect_uri):
-        raise OAuthError("invalid_request", "The redirect URI is not registered for this client.",
-                         redirectable=False)
-    state = params.get("state", "")[:2000]
+        raise OAuthError("invalid_request", "The redirect URI is not registered for this client.")
+    state = params.get("state", "")
+    if len(state) > 2000:
+        # Returned as sent or not at all: a client that cannot get its state back must not
+        # receive an answer it cannot match.
+        raise OAuthError("invalid_request", "state is longer than 2000 characters.")
     try:
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "Only response_type=code is supported.")

@@ -579,3 +579,12 @@ def test_oauth_tokens_are_listed_with_their_client(connected):
     token = Token.objects.get(jti=authenticate_token(raw_token=first["access_token"]).jti)
     assert token.oauth_connection is not None
     assert token.oauth_connection.client.client_id == client_id
+
+
+def test_an_oversize_state_is_shown_not_truncated_back_to_the_client(granted):
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    browser = Client()
+    browser.force_login(granted)
+    answer = browser.get("/oauth/authorize", authorize_params(client_id, challenge, state="s" * 2001))
+    assert answer.status_code == 400 and "Location" not in answer
