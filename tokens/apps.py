@@ -12,6 +12,7 @@ class TokensConfig(AppConfig):
         # The audit pages link an event to its token; audit cannot import tokens (it is below).
         install_token_lookup(token_subject)
         _publish_changes()
+        _enforce_grants_on_group_changes()
 
 
 def _publish_changes() -> None:
@@ -29,3 +30,16 @@ def _publish_changes() -> None:
     changes.publish_on_save(SigningKey, changes.TOKEN)
     changes.publish_on_save(TrustedIssuer, changes.TOKEN)
     changes.publish_on_save(DeniedSubject, changes.TOKEN)
+
+
+def _enforce_grants_on_group_changes() -> None:
+    """Someone who leaves a group loses what its grants gave them at once, as when a grant is
+    narrowed (``tokens.oauth.grants.enforce_ceilings``), whoever changed the membership (the
+    admin, an OIDC sign-in syncing groups, a script)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import m2m_changed
+
+    from tokens.oauth.grants import on_membership_changed
+
+    m2m_changed.connect(on_membership_changed, sender=get_user_model().groups.through,
+                        dispatch_uid="tokens.oauth.grants.on_membership_changed")

@@ -107,3 +107,18 @@ def enforce_ceilings(*, users: Iterable[User], actor: str) -> None:
                 token_services.revoke_token(token=token, actor=actor, reason="grant narrowed or removed")
 
 
+
+
+def on_membership_changed(*, instance: object, action: str, reverse: bool, pk_set: set[int] | None,
+                          **_: object) -> None:
+    """``m2m_changed`` of ``User.groups``: re-check the ceiling of whoever left a group."""
+    if action not in ("post_remove", "post_clear"):
+        return
+    if isinstance(instance, User):
+        users = [instance]
+    elif action == "post_remove" and pk_set:
+        users = list(User.objects.filter(pk__in=pk_set))
+    else:
+        # A group emptied at once: who was in it is gone, so everyone connected is re-checked.
+        users = list(User.objects.filter(oauth_connections__revoked_at__isnull=True).distinct())
+    enforce_ceilings(users=users, actor="group membership change")

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
+from gatehouse.secrets_mask import TOKEN_PREFIX
 from tokens import services as token_services
 from tokens.exceptions import AuthenticationFailed, InvalidTokenRequest
 from tokens.models import Token
@@ -293,6 +294,8 @@ def revoke(*, client: OAuthClient, token: str, client_ip: str | None) -> None:
             end_connection(connection=row.connection, actor=f"oauth client {client.name}"[:150],
                            reason="revoked by the client", client_ip=client_ip)
         return
+    if not token.startswith(TOKEN_PREFIX):
+        return  # only our own access tokens are revoked here, never a trusted issuer's JWT
     try:
         authenticated = token_services.authenticate_token(raw_token=token)
     except AuthenticationFailed:

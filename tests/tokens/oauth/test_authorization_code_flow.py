@@ -588,3 +588,19 @@ def test_an_oversize_state_is_shown_not_truncated_back_to_the_client(granted):
     browser.force_login(granted)
     answer = browser.get("/oauth/authorize", authorize_params(client_id, challenge, state="s" * 2001))
     assert answer.status_code == 400 and "Location" not in answer
+
+
+def test_leaving_a_group_revokes_what_its_grant_gave(person):
+    group = Group.objects.create(name="engineers")
+    person.groups.add(group)
+    call_command("grant_access", "--group", "engineers", "--servers", "demo")
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    browser = Client()
+    browser.force_login(person)
+    code = query_of(consent(browser, authorize_params(client_id, challenge))["Location"])["code"]
+    _, first = exchange(client_id, verifier, code)
+    assert authenticate_token(raw_token=first["access_token"]).owner_username == "alice"
+    person.groups.remove(group)
+    with pytest.raises(TokenRevoked):
+        authenticate_token(raw_token=first["access_token"])
