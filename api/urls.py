@@ -4,7 +4,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import grants, views
+from api import access_grants, views
 from api.token_exchange import TokenExchangeView
 
 router = SimpleRouter(trailing_slash=True, use_regex_path=False)
@@ -12,7 +12,7 @@ router.register("tokens", views.TokenViewSet, basename="api-token")
 router.register("servers", views.ServerViewSet, basename="api-server")
 router.register("sessions", views.SessionViewSet, basename="api-session")
 router.register("audit", views.AuditEventViewSet, basename="api-audit")
-router.register("grants", grants.GrantViewSet, basename="api-grant")
+router.register("grants", access_grants.GrantViewSet, basename="api-grant")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -2,10 +2,10 @@
 
 from django.urls import include, path
 
-from gatehouse import console
+from gatehouse import dashboard
 
 urlpatterns = [
-    path("", console.dashboard, name="console-dashboard"),
+    path("", dashboard.dashboard, name="console-dashboard"),
     path("", include("upstreams.urls")),
     path("", include("tokens.urls")),
     path("audit/", include("audit.urls")),

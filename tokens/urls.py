@@ -2,7 +2,9 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from tokens import api_key_views, issuer_views, views
+from tokens import views
+from tokens.api_keys import views as api_key_views
+from tokens.issuers import views as issuer_views
 from tokens.oauth import pages as access_pages
 
 urlpatterns: list[URLPattern | URLResolver] = [

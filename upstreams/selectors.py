@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -12,10 +13,24 @@ from gatehouse import encryption
 from upstreams import transports
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.models import ApprovedTool, StdioStatus, ToolChange, UpstreamServer
-from upstreams.stdio.command import StdioCommand, command_of
+from upstreams.stdio.command import Isolation, StdioCommand, parse_command
 from upstreams.url import redacted_url
 
 logger = logging.getLogger("gatehouse.stdio")
+
+
+def command_of(server: UpstreamServer) -> StdioCommand:
+    """The decrypted command of a stdio server. Raises ``RuntimeError`` if it cannot be decrypted."""
+    env = encryption.decrypt_json(server.env_encrypted) if server.env_encrypted else {}
+    isolation: Isolation = "session" if server.isolation == "session" else "shared"
+    return StdioCommand(
+        server=server.name,
+        argv=parse_command(server.command),
+        env=MappingProxyType({str(k): str(v) for k, v in env.items()}),
+        cwd=server.cwd,
+        isolation=isolation,
+        max_processes=server.max_processes,
+    )
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def trust_issuer(db, ci_provider, settings):
     from datetime import timedelta
 
     from tests.factories import UpstreamServerFactory
-    from tokens.issuers.rules import parse_rule
+    from tokens.issuers.claim_rules import parse_rule
     from tokens.issuers.services import IssuerSettings, create_issuer
     from tokens.scope import TokenScope
     from upstreams.models import UpstreamServer

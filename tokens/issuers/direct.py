@@ -20,7 +20,7 @@ from audit import events
 from audit.services import record
 from gatehouse import changes
 from gatehouse.secrets_mask import display_prefix_for_jti
-from tokens.issuers.subjects import subject_user
+from tokens.issuers.subject_owners import subject_user
 from tokens.issuers.verification import ExternalIdentity, unverified_issuer, verify_external
 from tokens.models import Token, TrustedIssuer
 

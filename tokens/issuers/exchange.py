@@ -23,7 +23,7 @@ from audit import events
 from audit.services import record
 from tokens.exceptions import ExternalTokenRefused, InvalidTokenRequest
 from tokens.issuers.models import TrustedIssuer
-from tokens.issuers.subjects import subject_user
+from tokens.issuers.subject_owners import subject_user
 from tokens.issuers.verification import ExternalIdentity, verify_external
 from tokens.scope import TokenScope
 from tokens.services import IssuedToken, issue_token

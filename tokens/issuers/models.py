@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from tokens.issuers.rules import ClaimRule, rules_from_stored
+from tokens.issuers.claim_rules import ClaimRule, rules_from_stored
 from tokens.scope import TokenScope
 
 # What a provider may sign with. ``none`` and HS* are never allowed: an HMAC "key" published in a

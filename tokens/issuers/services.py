@@ -15,10 +15,10 @@ from audit import events
 from audit.services import record
 from gatehouse import changes
 from tokens.exceptions import InvalidTokenRequest, InvalidTransition
+from tokens.issuers.claim_rules import ClaimRule
 from tokens.issuers.keys import ProviderUnavailable, check_provider_url, discover_jwks_uri, provider_keys
 from tokens.issuers.models import DEFAULT_ALGORITHMS, DeniedSubject, TrustedIssuer, issuer_fields
-from tokens.issuers.rules import ClaimRule
-from tokens.issuers.subjects import subject_username
+from tokens.issuers.subject_owners import subject_username
 from tokens.models import Token
 from tokens.scope import TokenScope
 from tokens.services import revoke_token

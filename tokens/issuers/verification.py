@@ -20,9 +20,9 @@ import jwt
 from django.conf import settings
 
 from tokens.exceptions import ExternalTokenRefused
+from tokens.issuers.claim_rules import first_unmet
 from tokens.issuers.keys import ProviderUnavailable, provider_keys
 from tokens.issuers.models import ASYMMETRIC_ALGORITHMS, DeniedSubject, TrustedIssuer
-from tokens.issuers.rules import first_unmet
 
 MAX_EXTERNAL_TOKEN_LENGTH = 8192
 _FORBIDDEN_JOSE_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})

@@ -2,9 +2,9 @@
 
 ``StdioCommand`` is the frozen, decrypted form of a stdio server's settings: argv (the
 ``--command`` string split as a POSIX shell would, never run through a shell), the environment
-(``--env K=V``; values are secrets, encrypted at rest like header values and decrypted only
-here), the working directory, the isolation (``shared``: one process for every session;
-``session``: one per MCP session) and the cap on processes.
+(``--env K=V``; values are secrets, encrypted at rest like header values and decrypted only by
+``upstreams.selectors.command_of``), the working directory, the isolation (``shared``: one
+process for every session; ``session``: one per MCP session) and the cap on processes.
 
 The runner listens at ``GATEHOUSE_STDIO_RUNNER_URL`` (default ``http://127.0.0.1:8001``) and
 answers only requests that carry ``X-Gatehouse-Runner-Key`` (``GATEHOUSE_STDIO_RUNNER_KEY``,
@@ -20,15 +20,11 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from django.conf import settings
 
-from gatehouse import encryption
 from upstreams.exceptions import InvalidServerConfig
-
-if TYPE_CHECKING:
-    from upstreams.models import UpstreamServer
 
 Isolation = Literal["shared", "session"]
 ISOLATIONS: tuple[Isolation, ...] = ("shared", "session")
@@ -122,20 +118,6 @@ def check_stdio_settings(*, command: str, env: Mapping[str, str], cwd: str, isol
     if not 1 <= max_processes <= MAX_PROCESSES_LIMIT:
         raise InvalidServerConfig(f"Max processes must be between 1 and {MAX_PROCESSES_LIMIT}.")
     return argv
-
-
-def command_of(server: UpstreamServer) -> StdioCommand:
-    """The decrypted command of a stdio server. Raises ``RuntimeError`` if it cannot be decrypted."""
-    env = encryption.decrypt_json(server.env_encrypted) if server.env_encrypted else {}
-    isolation: Isolation = "session" if server.isolation == "session" else "shared"
-    return StdioCommand(
-        server=server.name,
-        argv=parse_command(server.command),
-        env=MappingProxyType({str(k): str(v) for k, v in env.items()}),
-        cwd=server.cwd,
-        isolation=isolation,
-        max_processes=server.max_processes,
-    )
 
 
 def runner_endpoint(server: str) -> tuple[str, Mapping[str, str]]:

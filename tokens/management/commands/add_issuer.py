@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from gatehouse.cli import cli_actor, domain_errors
 from tokens.exceptions import InvalidTokenRequest
 from tokens.issuers import services
+from tokens.issuers.claim_rules import parse_rule
 from tokens.issuers.models import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
-from tokens.issuers.rules import parse_rule
 from tokens.scope import TokenScope, split_names
 from tokens.ttl import format_ttl, parse_ttl
 

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from gatehouse.cli import cli_actor, domain_errors
+from tokens.oauth.grant_subjects import add_subject_arguments, subject_of
 from tokens.oauth.grants import revoke_access
-from tokens.oauth.subjects import add_subject_arguments, subject_of
 
 
 class Command(BaseCommand):

@@ -20,8 +20,8 @@ from django.views.decorators.http import require_http_methods
 
 from gatehouse.exceptions import GatehouseError
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
-from tokens.api_key_forms import ApiKeyCreateForm, ApiKeyRevokeForm
-from tokens.api_keys import create_api_key, revoke_api_key
+from tokens.api_keys.forms import ApiKeyCreateForm, ApiKeyRevokeForm
+from tokens.api_keys.services import create_api_key, revoke_api_key
 from tokens.exceptions import InvalidTransition
 from tokens.models import ApiKey
 from tokens.ttl import format_ttl

@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 
 from gatehouse.exceptions import GatehouseError
+from tokens.issuers.claim_rules import parse_rule
 from tokens.issuers.models import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
-from tokens.issuers.rules import parse_rule
 from tokens.issuers.services import IssuerSettings
 from tokens.scope import TokenScope, split_names
 from tokens.ttl import parse_ttl

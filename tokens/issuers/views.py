@@ -10,9 +10,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from gatehouse.exceptions import GatehouseError
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
 from tokens.exceptions import IssuerNotFound
-from tokens.issuer_forms import IssuerForm, SubjectForm
 from tokens.issuers import selectors, services
 from tokens.issuers.exchange import GRANT_TYPE
+from tokens.issuers.forms import IssuerForm, SubjectForm
 
 
 def _actor(request: HttpRequest) -> str:
