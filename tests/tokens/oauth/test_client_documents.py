@@ -95,7 +95,7 @@ def test_a_document_client_reaches_consent_and_gets_a_token(documents, browser):
     page = browser.get("/oauth/authorize", authorize_params(url, challenge))
     assert page.status_code == 200, page.content
     html = page.content.decode()
-    assert "Allow VS Code to use demo?" in html and "from 127.0.0.1" in html
+    assert "Allow VS Code to use demo?" in html and "its metadata is published at 127.0.0.1" in html
     form = {**authorize_params(url, challenge), "decision": "allow", "tools": ["demo:echo"]}
     code = query_of(browser.post("/oauth/authorize", form)["Location"])["code"]
     answer = Client().post(
