@@ -169,6 +169,7 @@ def test_consent_page_names_client_redirect_host_server_and_tools_and_cannot_be_
     page = browser.get("/oauth/authorize", authorize_params(client_id, challenge))
     html = page.content.decode()
     assert "Allow Claude Desktop to use demo?" in html
+    assert "a name the app gave itself" in html  # a DCR name is self-asserted: the page says so
     assert "127.0.0.1" in html
     assert 'value="demo:echo" checked' in html and 'value="demo:add" checked' in html
     assert page["X-Frame-Options"] == "DENY"
