@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.support.polling import eventually
 from tests.support.processes import REPO_ROOT, running, subprocess_env
 from tests.support.redis_server import redis_url, require_redis
 
@@ -45,13 +46,7 @@ class Worker:
 
 def wait_until(condition: Callable[[], object], *, timeout: float = 30.0, what: str = "condition") -> object:
     """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return eventually(condition, timeout=timeout, every=0.1, what=what)
 
 
 @pytest.fixture(params=[FILESYSTEM, REDIS])

@@ -13,6 +13,9 @@ import pytest
 
 from tests.gatehouse.subprocesses import embedded_env, run_manage, run_python
 
+# Each case starts a fresh interpreter.
+pytestmark = pytest.mark.integration
+
 SHOW_SETTINGS = """
 import json, django
 django.setup()
