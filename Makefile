@@ -54,15 +54,19 @@ test-clients:
 endif
 
 # Test tiers (CONTRIBUTING.md, "Tests"): TIER=fast is everything in the test process (no server,
-# interpreter or browser started), TIER=integration the tests marked integration or e2e; without
-# TIER, the whole suite. pytest exits 5 when it collected nothing; that fails here like any other
-# failure. Only the tiers that start clients or Chromium install them.
+# interpreter or browser started), TIER=integration the tests marked integration or e2e,
+# TIER=backend those of them whose outcome depends on the database, cache and ASGI server (what
+# .ci/run's PostgreSQL + Redis pass runs); without TIER, the whole suite. pytest exits 5 when it
+# collected nothing; that fails here like any other failure. Only the tiers that start clients or
+# Chromium install them.
 TIER ?= all
 TIER_MARKERS_fast := not integration and not e2e
 TIER_MARKERS_integration := integration or e2e
+TIER_MARKERS_backend := (integration or e2e) and not own_environment
 TIER_MARKERS := $(TIER_MARKERS_$(TIER))
 test: install $(if $(filter fast,$(TIER)),,browser test-clients)
-	@case "$(TIER)" in all|fast|integration) ;; *) echo "make test: TIER must be all, fast or integration" >&2; exit 2;; esac
+	@case "$(TIER)" in all|fast|integration|backend) ;; \
+	  *) echo "make test: TIER must be all, fast, integration or backend" >&2; exit 2;; esac
 	@$(PY) -m pytest $(if $(TIER_MARKERS),-m "$(TIER_MARKERS)") $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$status
 

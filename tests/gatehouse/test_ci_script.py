@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.processes import REPO_ROOT
 
-pytestmark = pytest.mark.integration
+# It strips the database and Redis settings: the same run in either back-end pass.
+pytestmark = [pytest.mark.integration, pytest.mark.own_environment]
 
 
 def test_ci_fails_when_no_test_ran():

@@ -20,6 +20,7 @@ def prepare(env: dict[str, str]) -> str:
 
 
 @pytest.mark.integration
+@pytest.mark.own_environment
 def test_prepare_makes_the_data_dir_broker_folders_and_a_private_key_once(tmp_path):
     data_dir = tmp_path / "data"
     env = embedded_env(data_dir)
@@ -38,6 +39,7 @@ def test_prepare_makes_the_data_dir_broker_folders_and_a_private_key_once(tmp_pa
 
 
 @pytest.mark.integration
+@pytest.mark.own_environment
 def test_prepare_makes_only_what_the_configuration_uses(tmp_path):
     """A key from the environment is not written down; Redis as the broker needs no folders."""
     data_dir = tmp_path / "data"
@@ -47,6 +49,7 @@ def test_prepare_makes_only_what_the_configuration_uses(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.own_environment
 def test_migrate_on_a_fresh_data_dir_names_the_step_to_run(tmp_path):
     data_dir = tmp_path / "data"
     result = run_manage("migrate", "--noinput", env=embedded_env(data_dir))
@@ -59,6 +62,7 @@ def test_migrate_on_a_fresh_data_dir_names_the_step_to_run(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.own_environment
 def test_other_commands_report_what_is_missing_as_a_system_check(tmp_path):
     env = embedded_env(tmp_path)
     prepare(env)
@@ -74,6 +78,7 @@ def test_other_commands_report_what_is_missing_as_a_system_check(tmp_path):
 
 
 @pytest.mark.integration
+@pytest.mark.own_environment
 def test_migrate_after_prepare_works(tmp_path):
     env = embedded_env(tmp_path)
     prepare(env)
@@ -84,6 +89,7 @@ def test_migrate_after_prepare_works(tmp_path):
 
 @pytest.mark.parametrize("prepared", [False, True])
 @pytest.mark.integration
+@pytest.mark.own_environment
 def test_the_asgi_application_refuses_an_unprepared_data_dir(tmp_path, prepared):
     """A server started without ``manage.py serve`` (a bare daphne) on a fresh data dir stops at
     once, naming the step, rather than serving with an empty secret key."""

@@ -13,8 +13,8 @@ import pytest
 
 from tests.gatehouse.subprocesses import embedded_env, run_manage, run_python
 
-# Each case starts a fresh interpreter.
-pytestmark = pytest.mark.integration
+# Each case starts a fresh interpreter with an environment of its own (embedded_env).
+pytestmark = [pytest.mark.integration, pytest.mark.own_environment]
 
 SHOW_SETTINGS = """
 import json, django
