@@ -46,7 +46,7 @@ from tests.support.tcp_proxy import CuttableProxy, cuttable_proxy
 from tokens.api_keys import create_api_key
 
 REDIS_PASSWORD = "pw-secret-redis-fault-tests"
-TOKEN_RATE = "30/m"
+TOKEN_RATE = "30/h"  # an hour window: tests/support/clock.py
 
 
 @pytest.fixture(scope="module")
