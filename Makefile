@@ -8,7 +8,7 @@ export PORT
 # python, celery and honcho (in the Procfile too) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install run test lint browser test-clients bench
+.PHONY: install run test test-fast test-integration lint browser test-clients bench
 
 $(VENV)/.installed: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -53,10 +53,30 @@ else
 test-clients:
 endif
 
-# pytest exits 5 when it collected nothing; that fails here like any other failure.
-test: install browser test-clients
-	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+# Test tiers (CONTRIBUTING.md, "Tests"): TIER=fast is everything in the test process (no server,
+# interpreter or browser started), TIER=integration the tests marked integration or e2e,
+# TIER=backend those of them whose outcome depends on the database, cache and ASGI server (what
+# .ci/run's PostgreSQL + Redis pass runs); without TIER, the whole suite. pytest exits 5 when it
+# collected nothing; that fails here like any other failure. Only the tiers that start clients or
+# Chromium install them.
+TIER ?= all
+TIER_MARKERS_fast := not integration and not e2e
+TIER_MARKERS_integration := integration or e2e
+TIER_MARKERS_backend := (integration or e2e) and not own_environment
+TIER_MARKERS := $(TIER_MARKERS_$(TIER))
+test: install $(if $(filter fast,$(TIER)),,browser test-clients)
+	@case "$(TIER)" in all|fast|integration|backend) ;; \
+	  *) echo "make test: TIER must be all, fast, integration or backend" >&2; exit 2;; esac
+	@$(PY) -m pytest $(if $(TIER_MARKERS),-m "$(TIER_MARKERS)") $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$status
+
+# The in-process tier: run it first and after every change (about a minute).
+test-fast:
+	@$(MAKE) --no-print-directory test TIER=fast
+
+# Every test that starts a real process (servers, workers, stdio runners, supergateway, Chromium).
+test-integration:
+	@$(MAKE) --no-print-directory test TIER=integration
 
 # Style, types (mypy over the apps, as configured in pyproject.toml) and the apps' layering
 # contract (import-linter). All three run; any failure fails the target.

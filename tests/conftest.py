@@ -13,6 +13,7 @@ from audit.services import flush_pending
 from gatehouse.permissions import AUDITOR_GROUP
 from tests.factories import StaffUserFactory, UpstreamServerFactory, UserFactory
 from tests.support.database import install_flush_retry
+from tests.support.hashers import install_quick_hasher
 from tests.support.processes import log_excerpts, log_sizes
 from tokens.scope import TokenScope
 from tokens.services import IssuedToken, issue_token
@@ -20,6 +21,7 @@ from upstreams.models import UpstreamServer
 
 pytest_plugins = [
     "tests.support.fixtures", "tests.support.stdio_runner", "tests.support.oidc", "tests.support.issuers",
+    "tests.support.process_guard", "tests.support.clock",
 ]
 
 
@@ -31,6 +33,7 @@ _LOGS_AT_START = pytest.StashKey[dict]()
 
 def pytest_configure(config: pytest.Config) -> None:
     install_flush_retry()
+    install_quick_hasher()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -29,7 +29,7 @@ from tokens.exceptions import TokenRevoked
 from tokens.issuers.exchange import GRANT_TYPE, ISSUED_TOKEN_TYPE, TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_JWT
 from tokens.services import authenticate_token
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 URL = "/api/v1/token-exchange/"
 
 

@@ -6,8 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from audit.models import AuditEvent
 from tests.support.processes import REPO_ROOT, subprocess_env
+
+pytestmark = pytest.mark.integration
 
 SCRIPT = """
 import os, django

@@ -54,6 +54,7 @@ for i in range(40):
 """
 
 
+@pytest.mark.integration
 def test_queued_events_are_written_when_the_process_exits(transactional_db):
     env = subprocess_env({"GATEHOUSE_AUDIT_BATCH_SECONDS": "300"})
     result = subprocess.run([sys.executable, "-c", EXITING_SCRIPT], cwd=REPO_ROOT, env=env,

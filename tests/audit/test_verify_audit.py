@@ -155,6 +155,7 @@ def test_anchor_of_an_intact_chain_is_ok(chain):
     assert out.getvalue().startswith("OK: 5 events")
 
 
+@pytest.mark.integration
 def test_command_exits_non_zero_and_prints_the_broken_event(transactional_db, chain):
     _sql("UPDATE audit_auditevent SET actor = 'mallory' WHERE id = %s", [chain[0].pk])
     result = subprocess.run(
@@ -165,6 +166,7 @@ def test_command_exits_non_zero_and_prints_the_broken_event(transactional_db, ch
     assert f"BROKEN at event #{chain[0].pk} (token.issued)" in result.stderr
 
 
+@pytest.mark.integration
 def test_command_exits_zero_and_prints_ok(transactional_db, chain):
     result = subprocess.run(
         [sys.executable, "manage.py", "verify_audit"], cwd=REPO_ROOT, env=subprocess_env(),

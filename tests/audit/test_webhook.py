@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from audit.models import AuditEvent
 from audit.services import record
 from audit.webhook import deliver_audit_webhook, webhook_status
+from tests.support.polling import eventually
 from tests.support.processes import free_port
 from tests.support.siem_receiver import Receiver
 
@@ -41,13 +42,12 @@ def write_events(count: int, tag: str) -> None:
 
 def until_delivered(*, timeout: float = 10.0) -> None:
     """Run delivery (as beat would, every interval) until nothing is left or it times out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def delivered() -> bool:
         deliver_audit_webhook()
-        if webhook_status().pending == 0:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"still pending: {webhook_status()}")
+        return webhook_status().pending == 0
+
+    eventually(delivered, timeout=timeout, every=0.05,
+               what=lambda: f"delivery; still pending: {webhook_status()}")
 
 
 def assert_exactly_the_chain(receiver: Receiver) -> None:
@@ -122,6 +122,7 @@ def test_a_wrong_secret_shows_as_a_failing_delivery_in_the_console(receiver, set
     assert "not-the-shared-one" not in page and receiver.url not in page
 
 
+@pytest.mark.integration
 def test_a_webhook_url_without_a_secret_stops_start_up(tmp_path):
     import subprocess
     import sys

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from audit.models import AuditEvent
 from audit.services import record
 from tests.celery.conftest import wait_until
 from tests.support.processes import free_port
 from tests.support.siem_receiver import Receiver
+
+pytestmark = pytest.mark.integration
 
 SECRET = "siem-secret-from-the-environment"
 

@@ -39,13 +39,14 @@ from django.db import connection
 from tests.factories import UserFactory
 from tests.support import processes
 from tests.support.fixtures import LiveServer
+from tests.support.polling import eventually
 from tests.support.processes import REPO_ROOT, RUNNING_LOGS, daphne_args, free_port, running, subprocess_env
 from tests.support.redis_server import OwnRedis, require_redis_pass
 from tests.support.tcp_proxy import CuttableProxy, cuttable_proxy
 from tokens.api_keys import create_api_key
 
 REDIS_PASSWORD = "pw-secret-redis-fault-tests"
-TOKEN_RATE = "30/m"
+TOKEN_RATE = "30/h"  # an hour window: tests/support/clock.py
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +121,8 @@ WORKER_START_TIMEOUT = 60.0
 
 def wait_until(condition: Callable[[], object], *, timeout: float = 30.0, every: float = 0.05,
                what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """``eventually`` with the patience a worker start or a database restart needs."""
+    return eventually(condition, timeout=timeout, every=every, what=what)
 
 
 @pytest.fixture

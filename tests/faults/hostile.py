@@ -21,6 +21,8 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.serving import serving_thread
+
 TRICKLE_SECONDS = 0.5
 PROGRESS = (
     b'data: {"jsonrpc":"2.0","method":"notifications/progress",'
@@ -152,7 +154,7 @@ def start_scripted_upstream(
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serving_thread(server).start()
     return server
 
 

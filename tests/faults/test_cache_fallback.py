@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -46,13 +45,8 @@ def outage_log(caplog):
         yield lambda: [r for r in caplog.records if r.name == "gatehouse.outage"]
 
 
-@pytest.fixture
-def frozen_clock(monkeypatch):
-    """The rate limiter's wall clock, stopped mid-window so no window ends during a test."""
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 960_020.0))
 
-
-def test_the_rate_limit_keeps_its_rate_per_process_while_redis_is_down(monkeypatch, frozen_clock):
+def test_the_rate_limit_keeps_its_rate_per_process_while_redis_is_down(monkeypatch, rate_clock):
     monkeypatch.setattr(ratelimit, "cache", resilient(dead_redis_url()))
 
     for _ in range(3):
@@ -65,7 +59,7 @@ def test_the_rate_limit_keeps_its_rate_per_process_while_redis_is_down(monkeypat
     ratelimit.hit(bucket="token", key="jti-2", rate="3/m")  # other keys keep their own count
 
 
-def test_every_cache_instance_of_a_process_shares_the_stand_in(monkeypatch, frozen_clock):
+def test_every_cache_instance_of_a_process_shares_the_stand_in(monkeypatch, rate_clock):
     """``caches`` hands each request its own instance: the count must not restart per request."""
     url = dead_redis_url()
     for _ in range(3):
@@ -102,6 +96,7 @@ def test_errors_that_are_not_an_outage_are_raised_as_before():
         backend.incr("missing")  # the stand-in behaves like Redis: incr needs an existing key
 
 
+@pytest.mark.integration
 def test_the_cache_uses_redis_again_by_itself_when_it_returns(tmp_path, outage_log):
     port = free_port()
     redis = OwnRedis(port=port, log_path=tmp_path / "redis.log")
@@ -148,7 +143,8 @@ def test_ready_asks_redis_itself_not_the_stand_in(settings, client, db):
     assert PASSWORD not in response.content.decode()
 
 
-def test_limits_counted_on_the_event_loop_keep_their_rate_in_redis_and_without_it(tmp_path, frozen_clock,
+@pytest.mark.integration
+def test_limits_counted_on_the_event_loop_keep_their_rate_in_redis_and_without_it(tmp_path, rate_clock,
                                                                                  monkeypatch):
     """The gateway's path (``hit_all``: one awaited round trip for both buckets) counts in Redis
     while it answers, and in the process's stand-in while it does not, with the same limits."""

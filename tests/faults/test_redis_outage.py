@@ -33,6 +33,7 @@ from tests.factories import DEFAULT_PASSWORD, StaffUserFactory
 from tests.faults.conftest import REDIS_PASSWORD, TOKEN_RATE
 from tests.gateway.drivers import INIT, MCP_HEADERS, call, initialize, sdk_sse_client, text_of
 from tests.gateway.test_scale_out import LegacyStream
+from tests.support.clock import at_the_start_of_a_live_window, live_window
 
 pytestmark = pytest.mark.integration
 
@@ -104,13 +105,11 @@ def test_gateway_requests_with_a_valid_token_still_get_200(redis_gateway, demo, 
 
 def test_rate_limits_keep_their_rate_per_process_during_the_outage(redis_gateway, demo, make_token, outage):
     token = make_token({"demo": None}, name="limited").secret
-    if 60 - time.time() % 60 < 15:  # a fixed window: start at the beginning of one
-        time.sleep(60 - time.time() % 60 + 0.1)
-    window = int(time.time() // 60)
+    window = at_the_start_of_a_live_window()  # a fixed window: start at the beginning of one
 
     statuses = [initialize_status(redis_gateway, token) for _ in range(RATE_LIMIT + 1)]
 
-    assert int(time.time() // 60) == window, "the test crossed a rate window; rerun"
+    assert live_window() == window, "the test crossed a rate window; rerun"
     assert statuses == [200] * RATE_LIMIT + [429]
 
 

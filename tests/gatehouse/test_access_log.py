@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import time
 import uuid
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from gatehouse.access_log import AccessLogMiddleware
 from gatehouse.logging import JsonFormatter, MaskSecretsFilter
 from tests.gatehouse.test_secrets_mask import fake_token
+from tests.support.polling import eventually
 
 SIGNATURE = "AccessLogSignatureAccessLogSignatureAccessLog01"
 TOKEN = fake_token(jti="acc3ss10gjti", signature=SIGNATURE)
@@ -32,13 +32,12 @@ def access_lines(text: str) -> list[dict]:
 
 def wait_for_access_line(server, path: str, marker: str) -> dict:
     """The access line of our request (the live server is shared with other tests)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for line in access_lines(server.log()):
-            if line["http"]["path"] == path and marker in line["http"]["query"]:
-                return line
-        time.sleep(0.05)
-    raise AssertionError(f"no access log line for {path}:\n{server.log()}")
+    def ours() -> dict | None:
+        return next((line for line in access_lines(server.log())
+                     if line["http"]["path"] == path and marker in line["http"]["query"]), None)
+
+    return eventually(ours, timeout=10, every=0.05,
+                      what=lambda: f"an access log line for {path}:\n{server.log()}")
 
 
 @pytest.mark.integration

@@ -19,6 +19,8 @@ def prepare(env: dict[str, str]) -> str:
     return result.stdout
 
 
+@pytest.mark.integration
+@pytest.mark.own_environment
 def test_prepare_makes_the_data_dir_broker_folders_and_a_private_key_once(tmp_path):
     data_dir = tmp_path / "data"
     env = embedded_env(data_dir)
@@ -36,6 +38,8 @@ def test_prepare_makes_the_data_dir_broker_folders_and_a_private_key_once(tmp_pa
     assert sorted(path.name for path in data_dir.iterdir()) == ["broker", "secret_key"]
 
 
+@pytest.mark.integration
+@pytest.mark.own_environment
 def test_prepare_makes_only_what_the_configuration_uses(tmp_path):
     """A key from the environment is not written down; Redis as the broker needs no folders."""
     data_dir = tmp_path / "data"
@@ -44,6 +48,8 @@ def test_prepare_makes_only_what_the_configuration_uses(tmp_path):
     assert list(data_dir.iterdir()) == []
 
 
+@pytest.mark.integration
+@pytest.mark.own_environment
 def test_migrate_on_a_fresh_data_dir_names_the_step_to_run(tmp_path):
     data_dir = tmp_path / "data"
     result = run_manage("migrate", "--noinput", env=embedded_env(data_dir))
@@ -55,6 +61,8 @@ def test_migrate_on_a_fresh_data_dir_names_the_step_to_run(tmp_path):
     assert not data_dir.exists()  # refusing wrote nothing either
 
 
+@pytest.mark.integration
+@pytest.mark.own_environment
 def test_other_commands_report_what_is_missing_as_a_system_check(tmp_path):
     env = embedded_env(tmp_path)
     prepare(env)
@@ -69,6 +77,8 @@ def test_other_commands_report_what_is_missing_as_a_system_check(tmp_path):
     assert HINT in output and "GATEHOUSE_SECRET_KEY" in output
 
 
+@pytest.mark.integration
+@pytest.mark.own_environment
 def test_migrate_after_prepare_works(tmp_path):
     env = embedded_env(tmp_path)
     prepare(env)
@@ -78,6 +88,8 @@ def test_migrate_after_prepare_works(tmp_path):
 
 
 @pytest.mark.parametrize("prepared", [False, True])
+@pytest.mark.integration
+@pytest.mark.own_environment
 def test_the_asgi_application_refuses_an_unprepared_data_dir(tmp_path, prepared):
     """A server started without ``manage.py serve`` (a bare daphne) on a fresh data dir stops at
     once, naming the step, rather than serving with an empty secret key."""

@@ -74,6 +74,7 @@ def dockerfile_collectstatic() -> list[str]:
     return line.split()
 
 
+@pytest.mark.integration
 def test_the_build_step_writes_no_data(tmp_path):
     """collectstatic at build time imports settings with no key and no data dir, and leaves none."""
     data_dir = tmp_path / "data"

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from django.core.management.base import CommandError
 from django.db import OperationalError
 
+from tests.support import database
 from tests.support.database import _retrying
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    """The back-off between attempts is real time the retries do not need to be proven."""
+    monkeypatch.setattr(database, "time", SimpleNamespace(sleep=lambda seconds: None))
 
 
 def _failing(errors: list[BaseException]):

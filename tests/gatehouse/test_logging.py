@@ -180,6 +180,7 @@ def test_no_token_survives_in_random_extras(capture, case):
     json.loads(capture.text())
 
 
+@pytest.mark.integration
 def test_process_stdout_is_json_lines_with_secrets_masked(tmp_path):
     """End to end: Django's configured logging, in a real process, writes masked JSON to stdout."""
     code = (

@@ -57,6 +57,7 @@ def sign_in(gateway: LiveServer, provider, user: str) -> httpx.Client:
 
 
 @pytest.mark.usefixtures("transactional_db")
+@pytest.mark.integration
 def test_an_admin_of_the_provider_uses_the_console_and_the_sign_in_is_audited(sso_gateway, oidc_provider):
     browser = sign_in(sso_gateway, oidc_provider, "alice")
     assert browser.get("/console/").status_code == 200
@@ -71,6 +72,7 @@ def test_an_admin_of_the_provider_uses_the_console_and_the_sign_in_is_audited(ss
 
 
 @pytest.mark.usefixtures("transactional_db")
+@pytest.mark.integration
 def test_roles_follow_the_providers_groups_on_every_sign_in(sso_gateway, oidc_provider):
     auditor = sign_in(sso_gateway, oidc_provider, "bob")
     assert auditor.get("/console/audit/").status_code == 200
@@ -90,6 +92,7 @@ def test_roles_follow_the_providers_groups_on_every_sign_in(sso_gateway, oidc_pr
 
 
 @pytest.mark.usefixtures("transactional_db")
+@pytest.mark.integration
 def test_a_local_account_is_never_taken_over_and_the_refusal_is_audited(sso_gateway, oidc_provider):
     local = User.objects.create_user("eve@example.com", password="local-secret-pass-1", is_staff=True)
     browser = sign_in(sso_gateway, oidc_provider, "eve")
@@ -101,6 +104,7 @@ def test_a_local_account_is_never_taken_over_and_the_refusal_is_audited(sso_gate
 
 
 @pytest.mark.usefixtures("transactional_db")
+@pytest.mark.integration
 def test_a_forged_callback_is_refused(sso_gateway):
     browser = httpx.Client(base_url=sso_gateway.url, timeout=15)
     browser.get("/oidc/authenticate/")
@@ -131,6 +135,7 @@ def test_password_sign_in_can_be_switched_off(client, settings, django_user_mode
         ({"GATEHOUSE_LOCAL_LOGIN": "false"}, "nobody could sign in"),
     ],
 )
+@pytest.mark.integration
 def test_half_configured_sign_in_stops_startup_naming_the_variable(tmp_path, env, message):
     result = run_python("import django; django.setup()", env=embedded_env(tmp_path, **env))
     assert result.returncode != 0 and message in result.stderr

@@ -13,6 +13,9 @@ import pytest
 
 from tests.gatehouse.subprocesses import embedded_env, run_manage, run_python
 
+# Each case starts a fresh interpreter with an environment of its own (embedded_env).
+pytestmark = [pytest.mark.integration, pytest.mark.own_environment]
+
 SHOW_SETTINGS = """
 import json, django
 django.setup()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from audit.models import AuditEvent
+from tests.support.polling import eventually
 
 
 def wait_for_event(*, timeout: float = 10.0, **filters: object) -> AuditEvent:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = AuditEvent.objects.filter(**filters).order_by("-id").first()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            seen = list(AuditEvent.objects.order_by("-id").values_list("event", "status", "detail")[:10])
-            raise AssertionError(f"no audit event matching {filters}; latest: {seen}")
-        time.sleep(0.1)
+    def latest() -> str:
+        seen = list(AuditEvent.objects.order_by("-id").values_list("event", "status", "detail")[:10])
+        return f"an audit event matching {filters}; latest: {seen}"
+
+    return eventually(lambda: AuditEvent.objects.filter(**filters).order_by("-id").first(),
+                      timeout=timeout, every=0.1, what=latest)

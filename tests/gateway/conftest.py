@@ -59,7 +59,7 @@ def gw(
 
 
 STRICT_ENV = {
-    "GATEHOUSE_TOKEN_RATE": "5/m",
+    "GATEHOUSE_TOKEN_RATE": "5/h",  # an hour window: tests/support/clock.py
     "GATEHOUSE_MAX_BODY_BYTES": "2048",
     "GATEHOUSE_UPSTREAM_TIMEOUT_SECONDS": "1",
 }
@@ -67,7 +67,7 @@ STRICT_ENV = {
 
 @pytest.fixture(scope="session")
 def strict_gateway(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[LiveServer]:
-    """A gateway with a 5/m token rate, a 2 KiB body limit and a 1 s upstream timeout."""
+    """A gateway with a 5/h token rate, a 2 KiB body limit and a 1 s upstream timeout."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("daphne-strict") / "daphne.log"
     with django_db_blocker.unblock():

@@ -19,6 +19,8 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from tests.support.polling import eventually
+
 T = TypeVar("T")
 
 
@@ -62,10 +64,8 @@ def slow_call(request_id: int, *, tag: str, steps: int = 200, meta: dict[str, An
 
 def wait_until_no_slow_calls(url: str, tag: str, *, sse: bool = False, timeout: float = 5.0) -> None:
     """Fail unless the upstream stops running the calls tagged ``tag`` within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while (running := active_slow_calls(url, tag, sse=sse)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert running == 0, "the tool call still runs upstream"
+    eventually(lambda: active_slow_calls(url, tag, sse=sse) == 0, timeout=timeout, every=0.1,
+               what="the tool call upstream to end")
 
 
 @asynccontextmanager
@@ -268,12 +268,7 @@ def assert_json_error(response: httpx.Response, status: int, error: str) -> dict
     return body
 
 
-def eventually(condition: Callable[[], T], *, timeout: float = 5.0) -> T:
-    """Poll ``condition`` until it holds, and return what it returned: for a change this test
-    process made (as a CLI, a Celery sweep or another instance would), which the live gateway sees
-    within its change feed's 50 ms poll, not at once (5 s is the patience of a slow CI box)."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "not within the change feed's reach"
-        time.sleep(0.02)
-    return result
+# ``eventually`` (re-exported from tests.support.polling): a change this test process made (as a
+# CLI, a Celery sweep or another instance would) reaches the live gateway within its change feed's
+# 50 ms poll, not at once; 5 s is the patience of a slow CI box.
+__all__ = ["eventually"]

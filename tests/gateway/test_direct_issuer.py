@@ -19,6 +19,8 @@ from tokens.issuers import selectors, services
 from tokens.models import Token
 from tokens.services import revoke_token
 
+pytestmark = pytest.mark.integration
+
 
 def _call_echo(url: str, token: str) -> str:
     async def run() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 from tests.faults.hostile import start_scripted_upstream
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import assert_json_error, post
+from tests.support.serving import serving_thread
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +107,7 @@ def cookie_setting_upstream():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), SetsCookies)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serving_thread(server).start()
     yield f"http://127.0.0.1:{server.server_port}", received
     server.shutdown()
     server.server_close()

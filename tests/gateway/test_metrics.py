@@ -109,7 +109,7 @@ def test_revocation_closes_the_stream_and_is_counted_with_its_delay(gw, register
 
 
 def test_counters_add_up_across_processes_and_rate_limits_are_counted(gw, strict_gateway, register_upstream):
-    """Two daphnes on one host (one of them with a 5/m token rate): one scrape of either sees both."""
+    """Two daphnes on one host (one of them with a 5/h token rate): one scrape of either sees both."""
     name = server_name()
     register_upstream(name=name, url=gw.upstream)
     token = gw.token({name: None}).secret

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import INIT, POST_HEADERS, assert_json_error, post
+from tests.support.clock import LIVE_RATE_WINDOW_SECONDS, at_the_start_of_a_live_window
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -199,7 +200,7 @@ def test_multi_server_token_on_bare_path_is_told_to_name_the_server(gw, register
     assert_json_error(post(f"{gw.url}/mcp/", headers={"X-API-Key": token.secret}), 400, "server_required")
 
 
-# --- limits: a gateway with tiny limits (5/m per token, 2 KiB bodies, 1 s upstream timeout) ---------
+# --- limits: a gateway with tiny limits (5/h per token, 2 KiB bodies, 1 s upstream timeout) ---------
 
 
 @pytest.fixture
@@ -234,17 +235,16 @@ def test_oversize_streamed_body_without_length_gets_413(strict):
 
 def test_token_over_its_rate_gets_429_with_retry_after(strict):
     token = strict.token({"demo": None})
-    # The limit counts per fixed minute window: six requests straddling a window boundary would
-    # rightly all pass, so start early in a window.
-    if (left := 60 - time.time() % 60) < 15:
-        time.sleep(left + 0.1)
+    # The limit counts per fixed window (an hour here): six requests straddling a window boundary
+    # would rightly all pass, so start early in a window.
+    at_the_start_of_a_live_window()
     statuses = [post(strict.mcp("demo"), headers={"X-API-Key": token.secret}).status_code for _ in range(6)]
     assert statuses[:5] == [200] * 5
     assert statuses[5] == 429
     response = post(strict.mcp("demo"), headers={"X-API-Key": token.secret})
     assert_json_error(response, 429, "rate_limited")
     assert response.reason_phrase == "Too Many Requests"  # not daphne's "Unknown Status"
-    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert 1 <= int(response.headers["retry-after"]) <= LIVE_RATE_WINDOW_SECONDS
     wait_for_event(event="auth.denied", status=429, token_jti=token.token.jti)
 
 

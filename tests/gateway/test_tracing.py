@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from tests.gateway.drivers import MCP_HEADERS, initialize
 from tests.support.processes import free_port, running, serve_args, subprocess_env
+from tests.support.serving import serving_thread
 from tokens.services import IssuedToken
 
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ def collector() -> Iterator[tuple[Collector, int]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = serving_thread(server)
     thread.start()
     yield received, server.server_address[1]
     server.shutdown()

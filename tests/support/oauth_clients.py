@@ -46,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.support.processes import REPO_ROOT
+from tests.support.serving import serving_thread
 
 CLIENTS_DIR = REPO_ROOT / "tests" / "clients"
 MCP_REMOTE_BIN = CLIENTS_DIR / "node_modules" / ".bin" / "mcp-remote"
@@ -107,7 +108,7 @@ class CallbackServer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = serving_thread(self._server)
         self._thread.start()
 
     @property
@@ -716,7 +717,7 @@ class DocumentServer:
         context.load_cert_chain(cert_path, key_path)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = serving_thread(self._server)
         self._thread.start()
 
     @property

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.serving import serving_thread
+
 
 @dataclass(frozen=True)
 class ReceivedDelete:
@@ -101,7 +103,7 @@ def recording_upstream() -> Iterator[RecordingUpstream]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     upstream = RecordingUpstream(url=f"http://127.0.0.1:{server.server_port}/mcp")
-    thread = threading.Thread(target=server.serve_forever, name="recording-upstream", daemon=True)
+    thread = serving_thread(server, name="recording-upstream")
     thread.start()
     try:
         yield upstream

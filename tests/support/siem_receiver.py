@@ -8,6 +8,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.serving import serving_thread
+
 
 class Receiver:
     """A SIEM endpoint: answers ``script`` statuses in turn (then 200) and keeps what it accepted."""
@@ -53,7 +55,7 @@ class Receiver:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serving_thread(self._server).start()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import socketserver
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+
+from tests.support.serving import serving_thread
 
 
 @dataclass
@@ -51,7 +52,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     sink = SmtpSink(port=server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, name="smtp-sink", daemon=True)
+    thread = serving_thread(server, name="smtp-sink")
     thread.start()
     try:
         yield sink

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from django.conf import settings
 
 from tests.support.fixtures import LiveServer
+from tests.support.polling import eventually
 from tests.support.processes import free_port, running, serve_args, subprocess_env
 
 STDIO_SERVER = [sys.executable, "-m", "tests.support.stdio_server"]
@@ -73,15 +73,16 @@ def wait_for_state(name: str, states: tuple[str, ...], *, timeout: float = 30.0,
     """
     from upstreams.models import StdioStatus
 
-    deadline = time.monotonic() + timeout
-    status = None
-    while time.monotonic() < deadline:
+    def report() -> Any:
         status = StdioStatus.objects.filter(server__name=name).first()
-        if status is not None and status.state in states and where(status):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"stdio server {name} never reached {states}; last report: "
-                         f"{status and (status.state, status.last_error)}")
+        return status if status is not None and status.state in states and where(status) else None
+
+    def last_report() -> str:
+        status = StdioStatus.objects.filter(server__name=name).first()
+        last = status and (status.state, status.last_error)
+        return f"stdio server {name} to reach {states}; last report: {last}"
+
+    return eventually(report, timeout=timeout, every=0.1, what=last_report)
 
 
 @pytest.fixture

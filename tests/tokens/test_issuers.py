@@ -11,7 +11,7 @@ from tests.factories import UpstreamServerFactory
 from tests.support.issuers import CI_CLIENT
 from tokens.models import TrustedIssuer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 
 @pytest.fixture

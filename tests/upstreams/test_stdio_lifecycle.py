@@ -23,7 +23,7 @@ from upstreams import services
 from upstreams.models import UpstreamServer
 from upstreams.stdio.command import RUNNER_KEY_HEADER
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ from mcp.shared.exceptions import MCPError
 from gateway.services import expire_sessions
 from tests.gateway.conftest import CLIENTS_DIR
 from tests.gateway.drivers import sdk_client
+from tests.support.polling import eventually
 from tests.support.stdio_runner import wait_for_state
 from tokens.services import revoke_token
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 INITIALIZE = {
@@ -47,10 +48,7 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} still runs"
-        time.sleep(0.05)
+    eventually(lambda: not _alive(pid), timeout=timeout, every=0.05, what=f"process {pid} to end")
 
 
 async def _pid(url: str, token: str) -> int:
