@@ -223,8 +223,10 @@ _DAPHNE_COMMAND = re.compile(r"\bdaphne\s+(?:-|[\w.]+:\w)")
 
 
 def serve_commands() -> list[str]:
-    """Every ``manage.py serve`` command the pages show (inline code or code blocks)."""
-    return sorted(set(re.findall(r"(?:\.venv/bin/)?python manage\.py serve[^`\n]*", all_pages_text())))
+    """Every ``gatehouse serve`` (or ``python manage.py serve``) command the pages show, inline or
+    in code blocks."""
+    return sorted(set(re.findall(r"(?:(?:\.venv/bin/)?python manage\.py|\bgatehouse) serve\b[^`\n]*",
+                                 all_pages_text())))
 
 
 def test_the_pages_start_the_web_process_only_with_manage_py_serve():
@@ -237,5 +239,5 @@ def test_the_pages_start_the_web_process_only_with_manage_py_serve():
         "daphne serving `gatehouse.asgi:application`", "")
     commands = serve_commands()
     assert any("--bind 0.0.0.0" in command and "--proxy-headers" in command for command in commands)
-    assert any(command.startswith(".venv/bin/python manage.py serve") for command in commands)
+    assert any(command.startswith("gatehouse serve") for command in commands)
     assert any("--server uvicorn" in command for command in commands)

@@ -30,8 +30,9 @@ def _add(*args: str) -> str:
 
 
 def test_add_server_with_a_command_registers_a_stdio_server_with_its_environment_encrypted():
-    out = _add("fetch", "--command", "uvx mcp-server-fetch --ignore-robots-txt", "--env", f"API_KEY={SECRET}",
-               "--env", "MODE=a=b", "--isolation", "session", "--max-processes", "3", "--cwd", "/srv")
+    out = _add("fetch", "--command", "uvx mcp-server-fetch --ignore-robots-txt", "--no-check-command",
+               "--env", f"API_KEY={SECRET}", "--env", "MODE=a=b", "--isolation", "session",
+               "--max-processes", "3", "--cwd", "/srv")
     assert "Added stdio server fetch: uvx (session isolation); environment: API_KEY, MODE" in out
     assert "clients use /mcp/fetch/" in out and SECRET not in out
     server = UpstreamServer.objects.get(name="fetch")
@@ -46,7 +47,7 @@ def test_add_server_with_a_command_registers_a_stdio_server_with_its_environment
 
 def test_the_gateway_dials_a_stdio_server_on_the_runner_with_the_runner_key(settings):
     settings.STDIO_RUNNER_URL = "http://runner.internal:8001"
-    _add("notes", "--command", "notes-server", "--env", f"TOKEN={SECRET}")
+    _add("notes", "--command", "notes-server", "--no-check-command", "--env", f"TOKEN={SECRET}")
     target = target_of(UpstreamServer.objects.get(name="notes"))
     assert target.url == "http://runner.internal:8001/servers/notes/mcp"
     assert dict(target.headers) == {"X-Gatehouse-Runner-Key": settings.STDIO_RUNNER_KEY}
@@ -56,14 +57,14 @@ def test_the_gateway_dials_a_stdio_server_on_the_runner_with_the_runner_key(sett
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["x", "http://up/mcp", "--command", "tool"], "has no URL"),
+        (["x", "http://up/mcp", "--command", "true"], "has no URL"),
         (["x", "--command", "   "], "needs a command"),
         (["x", "--command", "tool 'unclosed"], "cannot be split"),
-        (["x", "--command", "tool", "--env", f"BAD NAME={SECRET}"], "NAME=value"),
-        (["x", "--command", "tool", "--env", "NO_EQUALS_SIGN"], "NAME=value"),
-        (["x", "--command", "tool", "--cwd", "relative/dir"], "absolute path"),
-        (["x", "--command", "tool", "--isolation", "session", "--max-processes", "0"], "between 1 and"),
-        (["x", "--command", "tool", "--forward-identity"], "no identity to forward"),
+        (["x", "--command", "true", "--env", f"BAD NAME={SECRET}"], "NAME=value"),
+        (["x", "--command", "true", "--env", "NO_EQUALS_SIGN"], "NAME=value"),
+        (["x", "--command", "true", "--cwd", "relative/dir"], "absolute path"),
+        (["x", "--command", "true", "--isolation", "session", "--max-processes", "0"], "between 1 and"),
+        (["x", "--command", "true", "--forward-identity"], "no identity to forward"),
         (["x", "http://up/mcp", "--transport", "streamable", "--env", "A=b"], "only for stdio servers"),
     ],
 )
@@ -115,6 +116,31 @@ def test_console_adds_a_stdio_server_and_never_shows_environment_values(staff_cl
     assert "npx -y @modelcontextprotocol/server-filesystem" in listing and SECRET not in listing
     edit = staff_client.get("/console/servers/files/edit/").content.decode()
     assert SECRET not in edit and "API_KEY" in edit
+
+
+def test_add_server_refuses_a_program_the_runner_cannot_find_and_says_how_to_get_it(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(CommandError, match=r"'uvx' is not on the PATH the stdio runner uses.*pip install uv"):
+        _add("fetch", "--command", "uvx mcp-server-fetch")
+    with pytest.raises(CommandError, match="not an executable file"):
+        _add("local", "--command", "/nonexistent/bin/server --stdio")
+    assert not UpstreamServer.objects.exists()
+    # The runner's PATH for this server is its own --env PATH when it has one.
+    _add("fetch", "--command", "true", "--env", "PATH=/usr/bin:/bin")
+    # A runner elsewhere, with another PATH: the check is skipped on request.
+    _add("remote", "--command", "uvx mcp-server-fetch", "--no-check-command")
+
+
+def test_console_refuses_a_program_the_runner_cannot_find(staff_client, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    response = staff_client.post("/console/servers/add/", {
+        "name": "fetch", "transport": "stdio", "command": "npx -y @modelcontextprotocol/server-everything",
+        "isolation": "shared", "max_processes": "10",
+    })
+    assert response.status_code == 200
+    assert "is not on the PATH the stdio runner uses" in response.content.decode()
+    assert "Node.js" in response.content.decode()
+    assert not UpstreamServer.objects.exists()
 
 
 def test_console_asks_for_a_url_only_when_the_transport_is_not_stdio(staff_client):
