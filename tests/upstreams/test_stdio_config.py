@@ -111,7 +111,9 @@ def test_console_adds_a_stdio_server_and_never_shows_environment_values(staff_cl
     assert encryption.decrypt_json(server.env_encrypted)["API_KEY"] == SECRET
     page = staff_client.get("/console/servers/files/").content.decode()
     assert "API_KEY, REGION" in page and SECRET not in page
-    assert "not reported" in page  # no runner reports it in this test
+    # Just added, no runner report yet: starting, not an alarm, and the page refreshes itself.
+    assert ">starting<" in page and "not reported" not in page
+    assert '<meta http-equiv="refresh"' in page
     listing = staff_client.get("/console/servers/").content.decode()
     assert "npx -y @modelcontextprotocol/server-filesystem" in listing and SECRET not in listing
     edit = staff_client.get("/console/servers/files/edit/").content.decode()
@@ -141,6 +143,41 @@ def test_console_refuses_a_program_the_runner_cannot_find(staff_client, monkeypa
     assert "is not on the PATH the stdio runner uses" in response.content.decode()
     assert "Node.js" in response.content.decode()
     assert not UpstreamServer.objects.exists()
+
+
+def _stdio_server(name: str = "files"):
+    return create_server(name=name, url="", transport="stdio", actor="admin",
+                         stdio=StdioSettings(command="svc --serve"))
+
+
+def test_a_stdio_server_no_runner_reports_for_long_says_so_and_stops_refreshing(staff_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    server = _stdio_server()
+    UpstreamServer.objects.filter(pk=server.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    page = staff_client.get("/console/servers/files/").content.decode()
+    assert "not reported" in page and "is <code>gatehouse stdio_runner</code> running?" in page
+    assert '<meta http-equiv="refresh"' not in page
+    assert 'href="/console/servers/files/">Refresh</a>' in page  # works without JavaScript or meta
+
+
+def test_the_tools_box_shows_the_runners_state_and_the_last_error_line(staff_client):
+    from django.utils import timezone
+
+    from upstreams.models import StdioStatus
+
+    server = _stdio_server()
+    StdioStatus.objects.create(server=server, state="failed", restarts=3, reported_at=timezone.now(),
+                               last_error="error: cannot find module '@acme/mcp'")
+    page = staff_client.get("/console/servers/files/").content.decode()
+    assert "the stdio runner reports it <strong>failed</strong>" in page
+    assert "cannot find module &#x27;@acme/mcp&#x27;" in page
+    assert '<meta http-equiv="refresh"' not in page
+    StdioStatus.objects.filter(server=server).update(state="starting")
+    page = staff_client.get("/console/servers/files/").content.decode()
+    assert "reports it <strong>starting</strong>" in page and '<meta http-equiv="refresh"' in page
 
 
 def test_console_asks_for_a_url_only_when_the_transport_is_not_stdio(staff_client):
