@@ -194,3 +194,36 @@ def test_the_api_lists_a_stdio_server_with_environment_names_only(staff_client):
     assert body["mcp_url"].endswith("/mcp/svc/")
     assert body["stdio"]["env_names"] == ["API_KEY"] and body["stdio"]["state"] == "not reported"
     assert SECRET not in repr(body)
+
+
+def _fieldset(page: str, kind: str) -> str:
+    start = page.index(f'data-transport-fields="{kind}"')
+    return page[start:page.index("</fieldset>", start)]
+
+
+def test_the_add_form_shows_only_the_chosen_transports_fields_without_javascript(staff_client):
+    page = staff_client.get("/console/servers/add/").content.decode()
+    # Streamable HTTP by default: its fields shown, the stdio ones hidden and disabled (never submitted).
+    assert 'data-transport-fields="http">' in page
+    assert 'data-transport-fields="stdio" hidden disabled>' in page
+    assert 'name="url"' in _fieldset(page, "http") and 'name="command"' in _fieldset(page, "stdio")
+    assert 'href="?transport=stdio"' in page
+    page = staff_client.get("/console/servers/add/?transport=stdio").content.decode()
+    assert 'data-transport-fields="http" hidden disabled>' in page
+    assert 'data-transport-fields="stdio">' in page
+    assert '<option value="stdio" selected>' in page
+    assert "upstreams/transport_fields.js" in page  # switches fieldsets in place when scripts run
+
+
+def test_a_post_for_another_transport_shows_that_transports_fields_with_the_error(staff_client):
+    response = staff_client.post("/console/servers/add/", {"name": "x", "transport": "stdio"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "needs a command" in page
+    assert 'data-transport-fields="stdio">' in page
+
+
+def test_the_edit_form_shows_the_servers_own_transport(staff_client):
+    _stdio_server()
+    page = staff_client.get("/console/servers/files/edit/").content.decode()
+    assert 'data-transport-fields="stdio">' in page
+    assert 'data-transport-fields="http" hidden disabled>' in page
