@@ -25,8 +25,10 @@ README_MAX_LINES = 300
 
 
 def pages() -> list[Path]:
-    """Every page of documentation: the README, CONTRIBUTING.md and docs/*.md."""
-    return [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]
+    """Every page of documentation: the README, CONTRIBUTING.md, the changelog, the security policy
+    and docs/*.md."""
+    return [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md", REPO_ROOT / "CHANGELOG.md",
+            REPO_ROOT / "SECURITY.md", *sorted(DOCS.glob("*.md"))]
 
 
 def all_pages_text() -> str:
@@ -127,6 +129,15 @@ def test_the_readme_links_every_page():
     for page in pages()[1:]:
         link = page.relative_to(REPO_ROOT).as_posix()
         assert f"]({link})" in README, f"README.md does not link {link}"
+
+
+def test_the_project_says_its_license_and_how_to_report_a_vulnerability():
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text  # the full text, not a pointer to it
+    assert "](LICENSE)" in README
+    assert "Report a vulnerability" in (REPO_ROOT / "SECURITY.md").read_text()
+    assert "## Unreleased" in (REPO_ROOT / "CHANGELOG.md").read_text()
 
 
 def test_the_performance_page_keeps_only_the_latest_table():
