@@ -22,6 +22,9 @@ RUN groupadd --system --gid 10001 gatehouse \
     && mkdir -p /data \
     && chown gatehouse:gatehouse /data
 COPY --from=build /opt/venv /opt/venv
+# `gatehouse COMMAND …` as in the README (`docker compose exec web gatehouse …`): manage.py of /app.
+RUN printf '#!/bin/sh\nexec python /app/manage.py "$@"\n' > /opt/venv/bin/gatehouse \
+    && chmod 755 /opt/venv/bin/gatehouse
 WORKDIR /app
 # Code stays root-owned and read-only to the service user; it writes only to /data.
 COPY . /app

@@ -15,7 +15,14 @@ $(VENV)/.installed: requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	@touch $@
 
-install: $(VENV)/.installed
+# `gatehouse COMMAND …` (manage.py run by this virtualenv's python) from any directory; the
+# README and docs write every command this way. `python manage.py COMMAND` keeps working.
+$(VENV)/bin/gatehouse: $(VENV)/.installed Makefile
+	@printf '#!/bin/sh\n# manage.py of %s, run by its virtualenv (written by make install).\nexec "%s" "%s" "$$@"\n' \
+	  "$(CURDIR)" "$(abspath $(PY))" "$(CURDIR)/manage.py" > $@
+	@chmod +x $@
+
+install: $(VENV)/.installed $(VENV)/bin/gatehouse
 
 # Prepare the data dir (generates the secret key on the very first run; settings never write),
 # migrate, create the first admin (its password is printed once, on the very first run), then
@@ -32,6 +39,7 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py bootstrap_admin
 	@echo "Gatehouse on http://127.0.0.1:$(PORT)/ (console at /console/, Ctrl-C stops)"
+	@echo "Commands: . .venv/bin/activate, then gatehouse help (or .venv/bin/gatehouse help from anywhere)"
 	@# --env /dev/null: honcho would read .env (docker compose's) into web/worker/beat only, so
 	@# they and manage.py commands would disagree on keys. Configure with the environment.
 	exec $(VENV)/bin/honcho start --no-colour --no-prefix --env /dev/null --procfile Procfile

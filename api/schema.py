@@ -21,7 +21,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "gthk_<key_id>_<secret>",
-            "description": "An API key created in the console (API keys) or with `manage.py create_api_key`.",
+            "description": "An API key created in the console (API keys) or with `gatehouse create_api_key`.",
         }
 
 

@@ -24,6 +24,7 @@ from audit.webhook import webhook_status
 from gatehouse.permissions import can_read_console, console_reader_required
 from gateway import selectors as session_selectors
 from tokens import selectors as token_selectors
+from upstreams import selectors as server_selectors
 
 WEEK = timedelta(days=7)
 DAY = timedelta(hours=24)
@@ -53,6 +54,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return _dashboard(request)
 
 
+@dataclass(frozen=True)
+class FirstSteps:
+    """Where a new deployment stands on the way to a connected client (server, then token)."""
+
+    first_server: str
+    has_token: bool
+
+    @property
+    def done(self) -> bool:
+        return bool(self.first_server) and self.has_token
+
+
+def _first_steps() -> FirstSteps:
+    first = server_selectors.all_servers().order_by("created_at", "pk").values_list("name", flat=True).first()
+    return FirstSteps(first_server=first or "", has_token=token_selectors.token_list().exists())
+
+
 @console_reader_required
 def _dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -76,6 +94,7 @@ def _dashboard(request: HttpRequest) -> HttpResponse:
     ]
     activity = audit_selectors.token_usage(jti="", days=1, now=now)
     return render(request, "console/dashboard.html", {
+        "first_steps": _first_steps(),
         "figures": figures,
         "activity": activity,
         "chart": usage_chart(activity.buckets, hourly=True),

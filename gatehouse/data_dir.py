@@ -30,8 +30,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 SECRET_KEY_FILENAME = "secret_key"
 _PREPARE = (
-    "Run `python manage.py prepare_data_dir` once for this GATEHOUSE_DATA_DIR (`make run` and "
-    "`manage.py serve` run it before starting)"
+    "Run `gatehouse prepare_data_dir` once for this GATEHOUSE_DATA_DIR (`make run` and "
+    "`gatehouse serve` run it before starting)"
 )
 # kombu's filesystem transport reads and writes these folders; it creates none of them itself.
 _BROKER_FOLDER_OPTIONS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")

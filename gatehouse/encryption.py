@@ -22,7 +22,7 @@ def _fernet() -> Fernet:
         # Only a script that skips every entry point's data-dir check can get here: never
         # encrypt with a key derived from nothing.
         raise ImproperlyConfigured(
-            "No encryption key: run `manage.py prepare_data_dir` or set GATEHOUSE_SECRET_KEY "
+            "No encryption key: run `gatehouse prepare_data_dir` or set GATEHOUSE_SECRET_KEY "
             "(or GATEHOUSE_ENCRYPTION_KEY)."
         )
     return _fernet_for(settings.ENCRYPTION_KEY)

@@ -84,7 +84,8 @@ def connection_snippets(
         curl = " \\\n  ".join([f"curl -sS -N -i {_word(url)}", auth_header])
         curl_title, curl_hint = (
             "curl: open the event stream",
-            "Checks the token end to end; the first event names the messages URL. Ctrl-C ends it.",
+            "Opens the server's event stream with the token, to check both from a terminal: the first "
+            "event names the messages URL. Ctrl-C ends it.",
         )
     else:
         curl = " \\\n  ".join(
@@ -98,13 +99,15 @@ def connection_snippets(
         )
         curl_title, curl_hint = (
             "curl: initialize",
-            "Checks the token end to end; the response carries the Mcp-Session-Id header.",
+            "Sends one MCP initialize request with the token, to check both from a terminal: HTTP 200 "
+            "with an Mcp-Session-Id header means the token and the server work.",
         )
     snippets = [
         Snippet(
             key="supergateway-header",
             title="supergateway, token in a header (recommended)",
-            hint="Bridges a stdio MCP client to the gateway; the token travels as Authorization: Bearer.",
+            hint="For clients that start a command (stdio): runs a local stdio MCP server that forwards "
+            "every message to the gateway, with the token as Authorization: Bearer.",
             text=f"npx -y supergateway {bridge_flag} {_word(url)} --oauth2Bearer {_word(token)}",
         ),
     ]
@@ -113,22 +116,35 @@ def connection_snippets(
             Snippet(
                 key="supergateway-query",
                 title="supergateway, token in the URL",
-                hint="Only for clients that cannot send a header. URLs end up in logs and history more "
-                "easily.",
+                hint="The same bridge with the token in the URL, only for setups that cannot pass a "
+                "header. URLs end up in logs and shell history more easily.",
                 text=f"npx -y supergateway {bridge_flag} {_double_quoted(f'{url}?key={token}')}",
             )
         )
+    remote_transport = " --transport sse-only" if sse else ""
     snippets += [
+        Snippet(
+            key="mcp-remote",
+            title="mcp-remote, token in a header",
+            hint="The other common stdio bridge (Cursor, Windsurf, Claude Desktop): runs a local stdio "
+            "MCP server that forwards to the gateway, sending the token as Authorization: Bearer.",
+            text=(
+                f"npx -y mcp-remote {_word(url)}{remote_transport} "
+                f"--header {_double_quoted(f'Authorization: Bearer {token}')}"
+            ),
+        ),
         Snippet(
             key="claude-desktop",
             title="Claude Desktop (claude_desktop_config.json)",
-            hint="Merge this entry into mcpServers and restart Claude Desktop.",
+            hint="Makes Claude Desktop start the supergateway bridge above: merge this entry into "
+            "mcpServers in claude_desktop_config.json, then restart Claude Desktop.",
             text=json.dumps(desktop_config, indent=2),
         ),
         Snippet(
             key="claude-code",
             title="Claude Code",
-            hint=f"Adds the server to Claude Code over {spec.label}.",
+            hint=f"Registers the gateway's URL in Claude Code as an {spec.claude_transport.upper()} MCP "
+            "server that sends the token as Authorization: Bearer; run it once, /mcp then lists it.",
             text=(
                 f"claude mcp add --transport {spec.claude_transport} {_word(server)} {_word(url)} "
                 f"--header {_double_quoted(f'Authorization: Bearer {token}')}"

@@ -17,6 +17,7 @@ from upstreams.stdio.command import (
     ISOLATIONS,
     MAX_COMMAND_LENGTH,
     MAX_PROCESSES_LIMIT,
+    check_program_exists,
     parse_env_lines,
 )
 from upstreams.url import validate_upstream_url
@@ -101,6 +102,9 @@ def _stdio_fields() -> dict[str, forms.Field]:
 class _StdioFieldsMixin(forms.Form):
     """The stdio settings, parsed; whether they apply is the transport's (``upstreams.services``)."""
 
+    # Adding a server checks that its program exists; editing one leaves it to the runner's state.
+    check_program = False
+
     def clean_env(self) -> dict[str, str]:
         try:
             return parse_env_lines(self.cleaned_data.get("env", "").splitlines())
@@ -118,6 +122,13 @@ class _StdioFieldsMixin(forms.Form):
         hosted = transports.get(data.get("transport") or transports.DEFAULT.name).hosted
         if hosted:
             data["url"] = ""
+            checkable = "command" not in self.errors and "env" not in self.errors
+            if self.check_program and data.get("command") and checkable:
+                try:
+                    check_program_exists(command=data["command"], env=data.get("env") or {},
+                                         cwd=(data.get("cwd") or "").strip())
+                except GatehouseError as exc:
+                    self.add_error("command", exc.detail)
         elif not data.get("url") and "url" not in self.errors:
             self.add_error("url", "An upstream URL is required (or the stdio transport and a command).")
         return data
@@ -131,6 +142,7 @@ def _parse_headers(text: str) -> dict[str, str]:
 
 
 class ServerCreateForm(_StdioFieldsMixin):
+    check_program = True
     name = forms.SlugField(
         max_length=64,
         help_text="Lowercase letters, digits, - and _. Clients reach it at /mcp/<name>/ (/sse/<name>/ for "

@@ -96,6 +96,14 @@ def upstream_client() -> httpx.AsyncClient:
     return client
 
 
+async def close_upstream_client() -> None:
+    """Close the running loop's shared client (its aiohttp session and connector) when the process
+    stops, so it ends its connections instead of aiohttp logging "Unclosed client session"."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
 _transport_choice = DEFAULT_TRANSPORT
 
 

@@ -16,6 +16,10 @@ from upstreams.models import ApprovedTool, StdioStatus, ToolChange, UpstreamServ
 from upstreams.stdio.command import Isolation, StdioCommand, parse_command
 from upstreams.url import redacted_url
 
+# How long after a stdio server is added or changed the console waits for the runner's first report
+# before saying none comes (the runner polls every 2 s and reports every 2 s).
+STDIO_FIRST_REPORT_SECONDS = 30
+
 logger = logging.getLogger("gatehouse.stdio")
 
 
@@ -45,6 +49,18 @@ class ServerSummary:
     # runner last reported (None: never reported, or too long ago to believe).
     env_names: list[str]
     stdio: StdioStatus | None
+    # A stdio server added or changed moments ago that no runner reports yet: "starting", not an
+    # alarm (the runner picks changes up within a poll, then reports every 2 s).
+    stdio_awaited: bool = False
+
+    @property
+    def stdio_settling(self) -> bool:
+        """Whether the runner's state for it should change by itself soon (the page refreshes)."""
+        if not self.server.is_stdio or not self.server.enabled:
+            return False
+        if self.stdio is None:
+            return self.stdio_awaited
+        return self.stdio.state in (StdioStatus.State.STARTING, StdioStatus.State.RESTARTING)
 
 
 def _secret_names(ciphertext: str) -> tuple[list[str], bool]:
@@ -66,9 +82,12 @@ def server_summary(*, server: UpstreamServer) -> ServerSummary:
     names, readable = server_header_names(server=server)
     env_names, env_readable = _secret_names(server.env_encrypted)
     status = stdio_status(server=server) if server.is_stdio else None
+    awaited = (server.is_stdio and server.enabled and status is None
+               and (timezone.now() - server.updated_at).total_seconds() <= STDIO_FIRST_REPORT_SECONDS)
     return ServerSummary(
         server=server, display_url=redacted_url(server.url), header_names=names,
         headers_readable=readable and env_readable, env_names=env_names, stdio=status,
+        stdio_awaited=awaited,
     )
 
 

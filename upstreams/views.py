@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
-from upstreams import pinning_services, selectors, services
+from upstreams import pinning_services, selectors, services, transports
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.forms import ServerCreateForm, ServerEditForm
 from upstreams.models import ToolChange, UpstreamServer
@@ -79,9 +79,25 @@ def _tool_rows(server: UpstreamServer, tools: list[UpstreamTool]) -> list[tuple[
     return rows
 
 
+def _transport_fields(request: HttpRequest, *, default: str) -> dict[str, object]:
+    """Which transport's fields the add/edit form shows (the one posted, chosen with ?transport=, or
+    ``default``), the links that choose another without JavaScript, and the transports run by
+    Gatehouse (for the script that switches fieldsets in place)."""
+    chosen = request.POST.get("transport") or request.GET.get("transport") or default
+    if chosen not in transports.names():
+        chosen = default
+    return {
+        "transport_chosen": chosen,
+        "stdio_shown": transports.get(chosen).hosted,
+        "transport_links": [(name, label, name == chosen) for name, label in transports.choices()],
+        "hosted_transports": [name for name in transports.names() if transports.get(name).hosted],
+    }
+
+
 @console_admin_required
 def server_add(request: HttpRequest) -> HttpResponse:
-    form = ServerCreateForm(request.POST or None)
+    shown = _transport_fields(request, default=transports.DEFAULT.name)
+    form = ServerCreateForm(request.POST or None, initial={"transport": shown["transport_chosen"]})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -112,7 +128,7 @@ def server_add(request: HttpRequest) -> HttpResponse:
                 f"{server.client_path}.",
             )
             return redirect("console-server-detail", name=server.name)
-    return render(request, "console/servers/form.html", {"form": form, "server": None})
+    return render(request, "console/servers/form.html", {"form": form, "server": None, **shown})
 
 
 @console_admin_required
@@ -127,6 +143,8 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
         "pin_tools": server.pin_tools, "command": server.command, "cwd": server.cwd,
         "isolation": server.isolation, "max_processes": server.max_processes,
     }
+    shown = _transport_fields(request, default=server.transport)
+    initial["transport"] = shown["transport_chosen"]
     form = ServerEditForm(
         request.POST or None, initial=initial, header_names=summary.header_names, env_names=summary.env_names
     )
@@ -159,7 +177,9 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
         else:
             messages.success(request, f"Server {server.name} saved.")
             return redirect("console-server-detail", name=server.name)
-    return render(request, "console/servers/form.html", {"form": form, "server": server, "summary": summary})
+    return render(request, "console/servers/form.html", {
+        "form": form, "server": server, "summary": summary, **shown,
+    })
 
 
 def _set_enabled(request: HttpRequest, name: str, *, enabled: bool) -> HttpResponse:

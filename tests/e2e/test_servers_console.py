@@ -46,3 +46,15 @@ def test_add_edit_and_disable_a_server(console_page, upstream_mcp, tmp_path):
     expect(page.get_by_text("Server demo disabled")).to_be_visible()
     server.refresh_from_db()
     assert not server.enabled
+
+
+def test_the_add_form_shows_only_the_chosen_transports_fields(console_page):
+    page = console_page
+    page.goto("/console/servers/add/")
+    expect(page.get_by_label("Upstream URL")).to_be_visible()
+    expect(page.get_by_label("Command (stdio)")).to_be_hidden()
+    page.get_by_label("Transport").select_option("stdio")  # switched in place by the script
+    expect(page.get_by_label("Command (stdio)")).to_be_visible()
+    expect(page.get_by_label("Upstream URL")).to_be_hidden()
+    page.get_by_role("link", name="Streamable HTTP").click()  # the same without JavaScript: a link
+    expect(page.get_by_label("Upstream URL")).to_be_visible()

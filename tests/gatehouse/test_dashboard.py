@@ -96,3 +96,28 @@ def test_auditors_see_it_and_strangers_do_not(auditor_client, plain_client, acti
     # A stranger is sent to "My access" and refused the console's pages.
     assert plain_client.get("/console/")["Location"] == "/console/me/"
     assert plain_client.get("/console/audit/").status_code == 403
+
+
+def test_an_empty_dashboard_says_what_to_do_first(staff_client):
+    page = staff_client.get("/console/").content.decode()
+    assert "First steps" in page
+    assert 'href="/console/servers/add/"><strong>Add a server</strong>' in page
+    assert "npx -y @modelcontextprotocol/server-everything" in page
+
+
+def test_the_first_steps_lead_from_the_server_to_its_token_and_go_once_both_exist(staff_client, make_token):
+    from upstreams.services import create_server
+
+    create_server(name="everything", url="http://127.0.0.1:9/mcp", actor="admin")
+    page = unescape(staff_client.get("/console/").content.decode())
+    assert "Server added" in page and 'href="/console/servers/everything/"' in page
+    assert 'href="/console/tokens/new/?server=everything"><strong>Issue a token</strong>' in page
+    make_token({"everything": None})
+    assert "First steps" not in staff_client.get("/console/").content.decode()
+
+
+def test_everything_else_links_every_area(staff_client):
+    page = staff_client.get("/console/").content.decode()
+    for href in ("/console/servers/", "/console/tokens/", "/console/sessions/", "/console/audit/",
+                 "/console/api-keys/", "/console/issuers/", "/console/access/"):
+        assert f'<a href="{href}"><strong>' in page, href

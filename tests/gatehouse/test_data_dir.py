@@ -10,7 +10,7 @@ import pytest
 
 from tests.gatehouse.subprocesses import embedded_env, run_manage, run_python
 
-HINT = "python manage.py prepare_data_dir"
+HINT = "gatehouse prepare_data_dir"
 
 
 def prepare(env: dict[str, str]) -> str:

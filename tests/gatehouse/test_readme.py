@@ -25,8 +25,10 @@ README_MAX_LINES = 300
 
 
 def pages() -> list[Path]:
-    """Every page of documentation: the README, CONTRIBUTING.md and docs/*.md."""
-    return [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md", *sorted(DOCS.glob("*.md"))]
+    """Every page of documentation: the README, CONTRIBUTING.md, the changelog, the security policy
+    and docs/*.md."""
+    return [REPO_ROOT / "README.md", REPO_ROOT / "CONTRIBUTING.md", REPO_ROOT / "CHANGELOG.md",
+            REPO_ROOT / "SECURITY.md", *sorted(DOCS.glob("*.md"))]
 
 
 def all_pages_text() -> str:
@@ -129,6 +131,15 @@ def test_the_readme_links_every_page():
         assert f"]({link})" in README, f"README.md does not link {link}"
 
 
+def test_the_project_says_its_license_and_how_to_report_a_vulnerability():
+    license_text = (REPO_ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    assert "END OF TERMS AND CONDITIONS" in license_text  # the full text, not a pointer to it
+    assert "](LICENSE)" in README
+    assert "Report a vulnerability" in (REPO_ROOT / "SECURITY.md").read_text()
+    assert "## Unreleased" in (REPO_ROOT / "CHANGELOG.md").read_text()
+
+
 def test_the_performance_page_keeps_only_the_latest_table():
     text = (DOCS / "performance.md").read_text()
     assert len(re.findall(r"^\| target \|", text, re.MULTILINE)) == 1
@@ -223,8 +234,10 @@ _DAPHNE_COMMAND = re.compile(r"\bdaphne\s+(?:-|[\w.]+:\w)")
 
 
 def serve_commands() -> list[str]:
-    """Every ``manage.py serve`` command the pages show (inline code or code blocks)."""
-    return sorted(set(re.findall(r"(?:\.venv/bin/)?python manage\.py serve[^`\n]*", all_pages_text())))
+    """Every ``gatehouse serve`` (or ``python manage.py serve``) command the pages show, inline or
+    in code blocks."""
+    return sorted(set(re.findall(r"(?:(?:\.venv/bin/)?python manage\.py|\bgatehouse) serve\b[^`\n]*",
+                                 all_pages_text())))
 
 
 def test_the_pages_start_the_web_process_only_with_manage_py_serve():
@@ -237,5 +250,5 @@ def test_the_pages_start_the_web_process_only_with_manage_py_serve():
         "daphne serving `gatehouse.asgi:application`", "")
     commands = serve_commands()
     assert any("--bind 0.0.0.0" in command and "--proxy-headers" in command for command in commands)
-    assert any(command.startswith(".venv/bin/python manage.py serve") for command in commands)
+    assert any(command.startswith("gatehouse serve") for command in commands)
     assert any("--server uvicorn" in command for command in commands)

@@ -60,8 +60,11 @@ class Output:
 
 
 def as_run_here(command: str, port: int) -> list[str]:
-    """A documented command line, run with this interpreter (its ``.venv/bin/python``) on ``port``."""
+    """A documented command line, run with this interpreter (its ``.venv/bin/python``) on ``port``;
+    ``gatehouse`` is ``manage.py`` run by it (the command ``make install`` writes)."""
     args = command.split()
+    if args[0] == "gatehouse":
+        args[:1] = ["python", "manage.py"]
     assert args[0].endswith("python"), command
     args[0] = sys.executable
     if "--port" in args:

@@ -1,7 +1,8 @@
 """Every snippet the console shows works when pasted: run against the live gateway as a user would.
 
-``npx -y supergateway`` is swapped for the pinned supergateway binary (no registry access in
-tests); the Claude Code line is checked by sending what it configures, since that CLI is not here.
+``npx -y supergateway`` and ``npx -y mcp-remote`` are swapped for the pinned binaries of
+tests/clients (no registry access in tests); the Claude Code line is checked by sending what it
+configures, since that CLI is not here.
 """
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def test_supergateway_lines_reach_the_token_s_tools(snippets, key, supergateway_
     assert _tools_over_stdio(command, supergateway_bin, tmp_path / "sg.log") == ["add", "echo"]
 
 
+def test_mcp_remote_line_reaches_the_token_s_tools(snippets, tmp_path):
+    from tests.support.oauth_clients import mcp_remote_bin
+
+    command = shlex.split(snippets["mcp-remote"].text)
+    assert command[:3] == ["npx", "-y", "mcp-remote"]
+    client = StdioClient([mcp_remote_bin(), *command[3:]], stderr_path=tmp_path / "mcp-remote.log")
+    try:
+        assert client.initialize()["result"]["serverInfo"]["name"] == "gatehouse-test-upstream"
+        assert sorted(t["name"] for t in client.request("tools/list")["result"]["tools"]) == ["add", "echo"]
+    finally:
+        client.close()
+
+
 def test_claude_desktop_entry_reaches_the_token_s_tools(snippets, supergateway_bin, tmp_path):
     entry = json.loads(snippets["claude-desktop"].text)["mcpServers"]["demo"]
     command = [entry["command"], *entry["args"]]
@@ -84,7 +98,8 @@ def test_claude_code_line_configures_a_working_url_and_header(snippets):
 
 
 def test_a_legacy_sse_server_gets_sse_snippets_that_work(sse_snippets, supergateway_bin, tmp_path):
-    assert list(sse_snippets) == ["supergateway-header", "claude-desktop", "claude-code", "curl"]
+    assert list(sse_snippets) == [
+        "supergateway-header", "mcp-remote", "claude-desktop", "claude-code", "curl"]
     command = shlex.split(sse_snippets["supergateway-header"].text)
     assert command[3] == "--sse"
     assert _tools_over_stdio(command, supergateway_bin, tmp_path / "sg.log") == ["add", "echo"]

@@ -17,7 +17,29 @@ def _snippets(public_url="https://gw.example.com"):
 
 def test_snippets_come_in_the_recommended_order():
     keys = [s.key for s in connection_snippets(token=TOKEN, server="demo", public_url="https://gw.example.com")]
-    assert keys == ["supergateway-header", "supergateway-query", "claude-desktop", "claude-code", "curl"]
+    assert keys == [
+        "supergateway-header", "supergateway-query", "mcp-remote", "claude-desktop", "claude-code", "curl"]
+
+
+def test_mcp_remote_sends_the_token_in_a_header():
+    assert _snippets()["mcp-remote"].text == (
+        f'npx -y mcp-remote https://gw.example.com/mcp/demo/ --header "Authorization: Bearer {TOKEN}"'
+    )
+    sse = {s.key: s for s in connection_snippets(token=TOKEN, server="old", public_url="https://gw.example.com",
+                                                 transport="sse")}
+    assert shlex.split(sse["mcp-remote"].text)[3:6] == ["https://gw.example.com/sse/old/", "--transport",
+                                                        "sse-only"]
+
+
+def test_each_caption_says_what_its_command_does():
+    snippets = _snippets()
+    assert "forwards every message to the gateway" in snippets["supergateway-header"].hint
+    assert "initialize request" in snippets["curl"].hint
+    # A stdio server is still reached over HTTP by Claude Code: the caption says what the line does.
+    stdio = {s.key: s for s in connection_snippets(token=TOKEN, server="fetch", transport="stdio",
+                                                   public_url="https://gw.example.com")}
+    assert "--transport http" in stdio["claude-code"].text
+    assert "as an HTTP MCP server" in stdio["claude-code"].hint and "stdio" not in stdio["claude-code"].hint
 
 
 def test_supergateway_header_form_is_first_and_exact():

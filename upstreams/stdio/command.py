@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -80,6 +82,40 @@ def parse_command(text: str) -> tuple[str, ...]:
     if not argv:
         raise InvalidServerConfig("A stdio server needs a command.")
     return argv
+
+
+# How to get the programs people most often run MCP servers with.
+_INSTALL_HINTS = {
+    "npx": "npx comes with Node.js 18 or later",
+    "node": "install Node.js 18 or later",
+    "uvx": "uvx comes with uv: pip install uv, or see https://docs.astral.sh/uv/",
+    "uv": "pip install uv, or see https://docs.astral.sh/uv/",
+    "docker": "install Docker",
+}
+
+
+def check_program_exists(*, command: str, env: Mapping[str, str] | None = None, cwd: str = "") -> str:
+    """The path of the command's program as the stdio runner will look it up, or
+    ``InvalidServerConfig`` saying it is missing. The runner shares this process's ``PATH`` (``make
+    run``, the image) unless ``--env PATH=…`` gives the server another; a runner elsewhere, with
+    another ``PATH``, is why the callers can skip this check."""
+    program = parse_command(command)[0]
+    if "/" in program:
+        candidate = os.path.join(cwd, program) if cwd else program
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+        raise InvalidServerConfig(
+            f"{program} is not an executable file, so the stdio runner could not start it."
+        )
+    path = (env or {}).get("PATH") or os.environ.get("PATH", os.defpath)
+    found = shutil.which(program, path=path)
+    if found:
+        return found
+    hint = _INSTALL_HINTS.get(program, "install it")
+    raise InvalidServerConfig(
+        f"{program!r} is not on the PATH the stdio runner uses, so it could not start this server: "
+        f"{hint} where the runner runs, or give the program's absolute path."
+    )
 
 
 def parse_env_lines(lines: Iterable[str]) -> dict[str, str]:

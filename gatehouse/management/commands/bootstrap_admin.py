@@ -29,7 +29,7 @@ class Command(BaseCommand):
             if users.filter(**{get_user_model().USERNAME_FIELD: username}).exists():
                 self.stdout.write(
                     f"A user named {username!r} exists but no superuser does; "
-                    "create one with `manage.py createsuperuser`."
+                    "create one with `gatehouse createsuperuser`."
                 )
                 return
             password = secrets.token_urlsafe(18)

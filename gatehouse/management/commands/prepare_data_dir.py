@@ -19,7 +19,7 @@ from gatehouse.data_dir import DataDir
 class Command(BaseCommand):
     help = (
         "Create GATEHOUSE_DATA_DIR, the filesystem broker's folders and the generated secret key "
-        "where this configuration needs them. Idempotent; make run and manage.py serve run it."
+        "where this configuration needs them. Idempotent; make run and gatehouse serve run it."
     )
     # The system checks would stop this command for exactly what it is about to create.
     requires_system_checks = []

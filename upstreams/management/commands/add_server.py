@@ -13,7 +13,13 @@ from gatehouse.cli import cli_actor, domain_errors
 from upstreams import pinning_services, services, transports
 from upstreams.headers import parse_header_lines
 from upstreams.models import DEFAULT_IDENTITY_HEADER
-from upstreams.stdio.command import DEFAULT_MAX_PROCESSES, ISOLATIONS, parse_command, parse_env_lines
+from upstreams.stdio.command import (
+    DEFAULT_MAX_PROCESSES,
+    ISOLATIONS,
+    check_program_exists,
+    parse_command,
+    parse_env_lines,
+)
 from upstreams.url import redacted_url
 
 
@@ -46,6 +52,11 @@ class Command(BaseCommand):
             "never printed.",
         )
         stdio.add_argument("--cwd", default="", metavar="DIR", help="Working directory (absolute).")
+        stdio.add_argument(
+            "--no-check-command", action="store_true",
+            help="Do not check that the command's program is on PATH (for a stdio runner that runs "
+            "elsewhere, with another PATH).",
+        )
         stdio.add_argument(
             "--isolation", choices=ISOLATIONS, default="shared",
             help="shared: one process serves every session; session: one process per MCP session.",
@@ -82,6 +93,9 @@ class Command(BaseCommand):
             transports.STDIO.name if options["command"] else transports.DEFAULT.name
         )
         with domain_errors():
+            if options["command"] and not options["no_check_command"]:
+                check_program_exists(command=options["command"], env=parse_env_lines(options["env"]),
+                                     cwd=options["cwd"])
             headers = parse_header_lines(options["header"])
             stdio = services.StdioSettings(
                 command=options["command"], env=parse_env_lines(options["env"]), cwd=options["cwd"],
@@ -106,7 +120,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Added stdio server {server.name}: {parse_command(server.command)[0]} "
                 f"({server.isolation} isolation); environment: {env}; the stdio runner starts it "
-                f"(manage.py stdio_runner, in make run); clients use {path}{pinned}"
+                f"(gatehouse stdio_runner, in make run); clients use {path}{pinned}"
             )
             return
         offered = pinning_services.offer_current_tools(server=server) if server.pin_tools else 0
