@@ -2,7 +2,7 @@
 """Django's command-line utility for Gatehouse.
 
 An unreachable database ends a command with one line on stderr and exit status 1, not a
-traceback (``gatehouse.database``); the database URL is never printed, it may hold a password.
+traceback (``core.database``); the database URL is never printed, it may hold a password.
 """
 
 import os
@@ -13,7 +13,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatehouse.settings")
     from django.core.management import execute_from_command_line
 
-    from gatehouse.database import UNAVAILABLE_ERRORS
+    from core.database import UNAVAILABLE_ERRORS
 
     try:
         execute_from_command_line(sys.argv)

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.views import ApiViewMixin, errors
-from gatehouse.permissions import can_manage
+from core.permissions import can_manage
 from tokens.oauth import grants
 from tokens.oauth.exceptions import GrantError
 from tokens.oauth.models import AccessGrant

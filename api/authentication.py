@@ -15,7 +15,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from gatehouse.secrets_mask import API_KEY_PREFIX, TOKEN_PREFIX
+from core.secrets_mask import API_KEY_PREFIX, TOKEN_PREFIX
 from tokens.api_keys import authenticate_api_key, masked_api_key
 from tokens.exceptions import ApiKeyInvalid
 from tokens.models import ApiKey

@@ -3,7 +3,7 @@
 Domain exceptions (``tokens.exceptions``) carry their meaning; this module only decides the HTTP
 status. DRF's own exceptions keep their status (and headers such as ``Retry-After`` and
 ``WWW-Authenticate``); an unreachable database is a JSON 503 with ``Retry-After``
-(``gatehouse.database``); anything unexpected is logged and answered with a JSON 500.
+(``core.database``); anything unexpected is logged and answered with a JSON 500.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from api.authentication import WWW_AUTHENTICATE
-from gatehouse import database
+from core import database
 from tokens.exceptions import (
     AuthenticationFailed,
     GatehouseError,

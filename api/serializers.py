@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditEvent
-from gatehouse.permissions import can_read_console
+from core.permissions import can_read_console
 from gateway.models import SessionBinding
 from tokens.exceptions import InvalidTokenRequest
 from tokens.models import Token

@@ -9,7 +9,7 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from gatehouse import metrics
+from core import metrics
 from tokens.models import ApiKey
 
 

@@ -15,7 +15,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from audit.models import AuditEvent
-from gatehouse.permissions import can_manage, can_read_console
+from core.permissions import can_manage, can_read_console
 from gateway.models import SessionBinding
 from tokens.models import ApiKey, Token
 

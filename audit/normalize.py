@@ -9,7 +9,7 @@ unchanged, so the hash computed before the insert is the hash ``verify_audit`` r
 - jsonb and PostgreSQL text refuse NUL characters and lone surrogates; they are replaced.
 - keys become strings, tuples and sets become lists, times become ISO 8601 strings in UTC.
 
-Secrets: every string goes through ``gatehouse.secrets_mask.mask_secrets``; values under
+Secrets: every string goes through ``core.secrets_mask.mask_secrets``; values under
 credential-shaped keys (``Authorization``, ``password``, ``api_key``…) that the pattern rule does
 not recognise are replaced entirely, since a header value alone (``Basic dXNl…``) has no marker.
 """
@@ -32,7 +32,7 @@ from django.utils import timezone
 from audit.chain import canonical_ip
 from audit.exceptions import InvalidAuditEvent
 from audit.models import AuditEvent
-from gatehouse.secrets_mask import MASK, mask_secrets
+from core.secrets_mask import MASK, mask_secrets
 
 MAX_DETAIL_CHARS = 32_768
 OUTCOMES = frozenset(AuditEvent.Outcome.values)

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
-from gatehouse.secrets_mask import TOKEN_PREFIX, mask_secrets, token_display_prefix
+from core.secrets_mask import TOKEN_PREFIX, mask_secrets, token_display_prefix
 
 PAGE_SIZE = 50
 SEARCH_WINDOW = 50_000

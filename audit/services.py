@@ -41,7 +41,7 @@ from audit.chain import GENESIS_HASH, compute_hash
 from audit.exceptions import InvalidAuditEvent
 from audit.models import AuditEvent, chain_append, retention_delete
 from audit.normalize import OUTCOMES, event_fields
-from gatehouse import metrics
+from core import metrics
 
 logger = logging.getLogger("gatehouse.audit")
 

@@ -19,8 +19,8 @@ from audit.models import AuditEvent
 from audit.services import record
 from audit.subjects import token_by_jti
 from audit.webhook import webhook_status
-from gatehouse.permissions import console_reader_required
-from gatehouse.secrets_mask import TOKEN_PREFIX, mask_secrets
+from core.permissions import console_reader_required
+from core.secrets_mask import TOKEN_PREFIX, mask_secrets
 
 USAGE_PERIODS = (1, 7, 30, 90)
 

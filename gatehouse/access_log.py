@@ -12,8 +12,8 @@ import logging
 import time
 from typing import Any
 
-from gatehouse.asgi_routing import ASGIApp
-from gatehouse.secrets_mask import mask_query_string
+from core.asgi_routing import ASGIApp
+from core.secrets_mask import mask_query_string
 
 logger = logging.getLogger("gatehouse.access")
 

@@ -13,7 +13,7 @@ class GatehouseConfig(AppConfig):
         from django.core import checks
 
         # Imported at start-up, so the heartbeats' grace period counts from the process start.
-        from gatehouse import heartbeats  # noqa: F401
+        from core import heartbeats  # noqa: F401
         from gatehouse.checks import data_dir_prepared
 
         checks.register(data_dir_prepared)

@@ -16,12 +16,12 @@ django.setup(set_prefix=False)  # what get_asgi_application() does, before our h
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from gatehouse import tracing  # noqa: E402
+from core import tracing  # noqa: E402
+from core.asgi_routing import asgi_route, asgi_router  # noqa: E402
+from core.data_dir import DataDir  # noqa: E402
+from core.reason_phrases import complete_reason_phrases  # noqa: E402
 from gatehouse.access_log import AccessLogMiddleware  # noqa: E402
 from gatehouse.asgi_request import MeasuredBodyASGIHandler  # noqa: E402
-from gatehouse.asgi_routing import asgi_route, asgi_router  # noqa: E402
-from gatehouse.data_dir import DataDir  # noqa: E402
-from gatehouse.reason_phrases import complete_reason_phrases  # noqa: E402
 from gateway.asgi import urlpatterns as gateway_urlpatterns  # noqa: E402
 
 DataDir.from_settings(settings).require_prepared()

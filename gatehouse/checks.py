@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
-from gatehouse.data_dir import DataDir
+from core.data_dir import DataDir
 
 
 def data_dir_prepared(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:

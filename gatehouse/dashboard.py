@@ -21,7 +21,7 @@ from audit import selectors as audit_selectors
 from audit.charts import usage_chart
 from audit.models import AuditEvent
 from audit.webhook import webhook_status
-from gatehouse.permissions import can_read_console, console_reader_required
+from core.permissions import can_read_console, console_reader_required
 from gateway import selectors as session_selectors
 from tokens import selectors as token_selectors
 from upstreams import selectors as server_selectors

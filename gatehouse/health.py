@@ -67,7 +67,7 @@ def _stdio_states() -> dict[str, str]:
 
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text for every process on this host (``gatehouse.metrics``), to allowed scrapers.
+    """Prometheus text for every process on this host (``core.metrics``), to allowed scrapers.
 
     With ``GATEHOUSE_METRICS_TOKEN`` set: ``Authorization: Bearer <token>`` (compared in constant
     time), from anywhere. Without it: loopback clients only, and not through a proxy (a request
@@ -90,7 +90,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
                                              "GATEHOUSE_METRICS_TOKEN to scrape from elsewhere."},
             status=403,
         )
-    from gatehouse.metrics import exposition
+    from core.metrics import exposition
 
     body, content_type = exposition()
     return HttpResponse(body, content_type=content_type)

@@ -7,7 +7,7 @@ import logging
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
-from gatehouse import database
+from core import database
 
 logger = logging.getLogger("gatehouse.console")
 

@@ -1,32 +1,8 @@
-"""The project package's one table: heartbeats of background work, for ``/ready``."""
+"""The ``gatehouse`` app's tables, defined with the foundations that use them (``core.models``).
 
-from __future__ import annotations
+Django finds an app's models here; they keep the ``gatehouse`` label and migration history.
+"""
 
-from django.db import models
+from core.models import Change, Heartbeat
 
-
-class Heartbeat(models.Model):
-    """When a periodic job last ran (``gatehouse.heartbeats``); one row per job name."""
-
-    name = models.CharField(primary_key=True, max_length=64)
-    at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.name} at {self.at.isoformat()}"
-
-
-class Change(models.Model):
-    """One change the gateway's per-process caches must forget (``gatehouse.changes``).
-
-    Written in the transaction of the change itself, so a committed revocation always has its
-    row; every gateway process reads rows newer than the last it saw, every 50 ms.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    # What changed: a kind of ``gatehouse.changes.KINDS``; ``key`` names which one ("" = all).
-    kind = models.CharField(max_length=16)
-    key = models.CharField(max_length=200, blank=True, default="")
-    at = models.DateTimeField(db_index=True)
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.key or '*'} at {self.at.isoformat()}"
+__all__ = ("Change", "Heartbeat")

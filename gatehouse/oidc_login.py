@@ -1,7 +1,7 @@
 """Console sign-in with OpenID Connect (mozilla-django-oidc), next to local accounts.
 
 On when ``GATEHOUSE_OIDC_ISSUER`` is set. The provider's endpoints come from its discovery
-document (``gatehouse/oidc_discovery.py``), read on the first sign-in and kept for an hour, so
+document (``core/oidc_discovery.py``), read on the first sign-in and kept for an hour, so
 startup never waits on the provider. Sign-in is the authorization-code flow with ``state`` and
 ``nonce``; the ID token is verified with the provider's published keys (RS256 or ES256).
 
@@ -35,8 +35,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from gatehouse.oidc_discovery import ProviderUnavailable, discover
-from gatehouse.permissions import AUDITOR_GROUP
+from core.oidc_discovery import ProviderUnavailable, discover
+from core.permissions import AUDITOR_GROUP
 
 SSO_GROUP = "sso"
 DISCOVERY_TTL_SECONDS = 3600.0

@@ -6,7 +6,7 @@ dependency that lives on Redis says so in its failure (``error: ConnectionError 
 Redis outage reads as one cause, not three.
 
 The cache is asked directly (``ping``), not through the per-process stand-in that keeps the
-gateway and the API serving while Redis is down (see ``gatehouse.cache``).
+gateway and the API serving while Redis is down (see ``core.cache``).
 
 A load balancer probes every few seconds: a check's failure is logged when it begins (or its
 reason changes) and its recovery once, not on every probe.
@@ -28,8 +28,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 
-from gatehouse import heartbeats
-from gatehouse.layer import outage as layer_outage
+from core import heartbeats
+from core.layer import outage as layer_outage
 
 logger = logging.getLogger("gatehouse.readiness")
 

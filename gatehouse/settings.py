@@ -9,7 +9,7 @@ Celery's filesystem transport, all under ``GATEHOUSE_DATA_DIR`` (default ``var/`
 Importing this module reads the environment (and the generated key file, once there is one) and
 nothing else: it creates no directory and writes no file. The data dir, the filesystem broker's
 folders and the generated secret key are made by ``manage.py prepare_data_dir`` (see
-gatehouse/data_dir.py), which ``make run`` and ``manage.py serve`` run before starting anything.
+core/data_dir.py), which ``make run`` and ``manage.py serve`` run before starting anything.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import dj_database_url
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from gatehouse.data_dir import SECRET_KEY_FILENAME, read_secret_key
-from gatehouse.environment import StrictEnv
-from gatehouse.oidc_discovery import is_provider_url
+from core.data_dir import SECRET_KEY_FILENAME, read_secret_key
+from core.environment import StrictEnv
+from core.oidc_discovery import is_provider_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -167,12 +167,12 @@ if REDIS_URL:
     CACHES = {
         "default": {
             # RedisCache with a per-process stand-in while Redis is down (rate limits and throttling
-            # keep working, counted per process): see gatehouse/cache.py.
-            "BACKEND": "gatehouse.cache.ResilientRedisCache",
+            # keep working, counted per process): see core/cache.py.
+            "BACKEND": "core.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "gatehouse",
-            # One connection pool per process, not one per request: see gatehouse/cache.py.
-            "OPTIONS": {"pool_class": "gatehouse.cache.SharedConnectionPool"},
+            # One connection pool per process, not one per request: see core/cache.py.
+            "OPTIONS": {"pool_class": "core.cache.SharedConnectionPool"},
         }
     }
 else:
@@ -189,8 +189,8 @@ CELERY_BROKER_URL = (
     or "filesystem://localhost//"
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's filesystem transport, writing each message atomically (see gatehouse/broker.py).
-    CELERY_BROKER_TRANSPORT = "gatehouse.broker:Transport"
+    # kombu's filesystem transport, writing each message atomically (see core/broker.py).
+    CELERY_BROKER_TRANSPORT = "core.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
@@ -206,13 +206,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 
 # --- Operations -----------------------------------------------------------------------------
-# Prometheus multiprocess files of every process on this host (gatehouse/metrics.py). Not read from
-# PROMETHEUS_MULTIPROC_DIR: gatehouse.metrics sets that one from this, so a child process started
+# Prometheus multiprocess files of every process on this host (core/metrics.py). Not read from
+# PROMETHEUS_MULTIPROC_DIR: core.metrics sets that one from this, so a child process started
 # by another Gatehouse process (tests, scripts) never inherits its parent's directory by accident.
 METRICS_DIR = Path(env.str("GATEHOUSE_METRICS_DIR", default=str(DATA_DIR / "metrics"))).resolve()
 # `/metrics` wants `Authorization: Bearer <this>` when set; without it, loopback clients only.
 METRICS_TOKEN = env.str("GATEHOUSE_METRICS_TOKEN", default="")
-# OpenTelemetry traces (gatehouse/tracing.py) are on when an OTLP endpoint is given; the SDK reads
+# OpenTelemetry traces (core/tracing.py) are on when an OTLP endpoint is given; the SDK reads
 # the rest of the standard OTEL_* variables itself.
 TRACING_ENABLED = bool(
     env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="").strip()
@@ -451,16 +451,16 @@ DEFAULT_FROM_EMAIL = env.str("GATEHOUSE_EMAIL_FROM", default="gatehouse@localhos
 LOG_LEVEL = env.choice(
     "GATEHOUSE_LOG_LEVEL", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 )
-LOGGING_CONFIG = "gatehouse.logging.configure"
+LOGGING_CONFIG = "core.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "mask_secrets": {"()": "gatehouse.logging.MaskSecretsFilter"},
+        "mask_secrets": {"()": "core.logging.MaskSecretsFilter"},
         # channels-redis logs a traceback a second while Redis is down: logged once instead.
-        "redis_outage": {"()": "gatehouse.layer.PubSubOutageFilter"},
+        "redis_outage": {"()": "core.layer.PubSubOutageFilter"},
     },
-    "formatters": {"json": {"()": "gatehouse.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",

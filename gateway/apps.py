@@ -6,13 +6,13 @@ class GatewayConfig(AppConfig):
     verbose_name = "MCP gateway"
 
     def ready(self) -> None:
-        from gatehouse import metrics as series
+        from core import metrics as series
         from gateway.request import request_metrics
 
         # Live sessions are rows, not process state: each scrape counts them.
         series.register_scrape_collector(request_metrics.live_sessions)
 
-        from gatehouse import changes
+        from core import changes
         from gateway.admission import caches
         from gateway.models import SessionBinding
         from gateway.sessions import watch

@@ -12,7 +12,7 @@ from importlib import import_module
 
 from django.urls import URLPattern
 
-from gatehouse.asgi_routing import asgi_route
+from core.asgi_routing import asgi_route
 from gateway.pipeline.context import Context
 from gateway.pipeline.steps import Receive, asgi_app
 from gateway.request.refusals import NoSuchPath

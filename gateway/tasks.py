@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from gatehouse import changes, heartbeats
+from core import changes, heartbeats
 from gateway import services
 from gateway.sessions import outbox
 
@@ -20,7 +20,7 @@ def expire_sessions() -> int:
     Each run is also the worker's heartbeat (``/ready`` reports when it stops).
     """
     heartbeats.beat(heartbeats.SWEEP)
-    changes.prune()  # the change feed's old rows (``gatehouse.changes``)
+    changes.prune()  # the change feed's old rows (``core.changes``)
     sweep = services.expire_sessions()
     if sweep.count or sweep.resumed:
         logger.info(

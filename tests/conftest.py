@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from audit.services import flush_pending
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.factories import StaffUserFactory, UpstreamServerFactory, UserFactory
 from tests.support.database import install_flush_retry
 from tests.support.hashers import install_quick_hasher

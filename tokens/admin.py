@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gatehouse.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from tokens.models import SigningKey, Token
 
 

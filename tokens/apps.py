@@ -16,10 +16,10 @@ class TokensConfig(AppConfig):
 
 
 def _publish_changes() -> None:
-    """What makes a cached token verdict wrong (``gatehouse.changes``, ``gateway.admission.caches``)."""
+    """What makes a cached token verdict wrong (``core.changes``, ``gateway.admission.caches``)."""
     from django.contrib.auth import get_user_model
 
-    from gatehouse import changes
+    from core import changes
     from tokens.issuers.models import DeniedSubject, TrustedIssuer
     from tokens.models import SigningKey, Token
 

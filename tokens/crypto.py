@@ -1,4 +1,4 @@
-"""Key material: signing key generation and JWK export. At-rest encryption is ``gatehouse.encryption``."""
+"""Key material: signing key generation and JWK export. At-rest encryption is ``core.encryption``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
-from gatehouse.encryption import decrypt, decrypt_json, encrypt, encrypt_json
+from core.encryption import decrypt, decrypt_json, encrypt, encrypt_json
 
 __all__ = ["decrypt", "decrypt_json", "encrypt", "encrypt_json"]  # re-exported: migration 0003 uses them
 

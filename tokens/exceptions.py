@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 
 
 class AuthenticationFailed(GatehouseError):

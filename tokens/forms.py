@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 from tokens.scope import has_odd_characters, split_names
 from tokens.selectors import STATUS_FILTERS
 from tokens.ttl import format_ttl, parse_grace, parse_ttl

@@ -20,8 +20,8 @@ import jwt
 
 from audit import events
 from audit.services import record
-from gatehouse.exceptions import GatehouseError
-from gatehouse.secrets_mask import TOKEN_PREFIX
+from core.exceptions import GatehouseError
+from core.secrets_mask import TOKEN_PREFIX
 from tokens.models import Token
 
 PROTOCOL_VERSION = "2025-06-18"

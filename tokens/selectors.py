@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from audit.subjects import TokenSubject
-from gatehouse.secrets_mask import TOKEN_PREFIX
+from core.secrets_mask import TOKEN_PREFIX
 from tokens import crypto
 from tokens.exceptions import AmbiguousTokenReference, TokenNotFound
 from tokens.models import SigningKey, Token

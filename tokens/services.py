@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
-from gatehouse import metrics
-from gatehouse.secrets_mask import TOKEN_PREFIX, display_prefix_for_jti
+from core import metrics
+from core.secrets_mask import TOKEN_PREFIX, display_prefix_for_jti
 from tokens import crypto
 from tokens.exceptions import (
     IdentityAssertionPresented,

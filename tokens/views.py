@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
+from core.permissions import can_manage, console_admin_required, console_reader_required
 from tokens import selectors, services
 from tokens.exceptions import InvalidTokenRequest, InvalidTransition, TokenNotFound
 from tokens.forms import IssueTokenForm, RevokeTokenForm, RotateTokenForm, TokenFilterForm, ttl_suggestions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from gatehouse.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
 from upstreams.selectors import server_header_names
 from upstreams.url import redacted_url

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 
 
 class InvalidServerConfig(GatehouseError):

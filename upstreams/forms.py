@@ -8,7 +8,7 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 from upstreams import transports
 from upstreams.headers import parse_header_lines
 from upstreams.models import DEFAULT_IDENTITY_HEADER

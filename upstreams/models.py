@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 
-from gatehouse import encryption
+from core import encryption
 from upstreams import transports
 from upstreams.url import redacted_url, validate_upstream_url
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from audit import events
 from audit.services import record
-from gatehouse import changes
+from core import changes
 from upstreams.exceptions import ToolPinningError
 from upstreams.models import ApprovedTool, ToolChange, UpstreamServer
 from upstreams.pinning import definition_hash, definition_of, readable_diff

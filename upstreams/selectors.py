@@ -9,7 +9,7 @@ from types import MappingProxyType
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from gatehouse import encryption
+from core import encryption
 from upstreams import transports
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.models import ApprovedTool, StdioStatus, ToolChange, UpstreamServer

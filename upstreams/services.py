@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
-from gatehouse import encryption
+from core import encryption
 from upstreams import transports
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.headers import merge_headers, parse_header_lines, validate_identity_header

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import MappingProxyType
 
-from gatehouse import encryption
+from core import encryption
 from upstreams import transports
 from upstreams.models import DEFAULT_IDENTITY_HEADER, ApprovedTool, UpstreamServer
 from upstreams.pinning import ToolPins

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
+from core.permissions import can_manage, console_admin_required, console_reader_required
 from upstreams import pinning_services, selectors, services, transports
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.forms import ServerCreateForm, ServerEditForm

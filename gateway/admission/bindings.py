@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record_later
-from gatehouse import changes
-from gatehouse.secrets_mask import mask_secrets
+from core import changes
+from core.secrets_mask import mask_secrets
 from gateway.models import UPSTREAM_SESSION_ID_MAX, SessionBinding
 from gateway.request.refusals import SessionNotFound, UpstreamUnavailable
 from tokens.services import AuthenticatedToken

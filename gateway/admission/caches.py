@@ -6,7 +6,7 @@ this token (``sessions``). In steady state each comes from a cache here instead,
 makes no database round trip at all. The caches never admit what the database would refuse:
 
 - **Every change that could turn an answer into a refusal is published** on the change feed
-  (``gatehouse.changes``) in the transaction that makes it. The publishing process forgets it the
+  (``core.changes``) in the transaction that makes it. The publishing process forgets it the
   moment the transaction commits (the next request is refused); every gateway process reads the
   feed every 50 ms (``follow``) and forgets it too.
 - **A cache answers only while the feed is followed**: when this process's last successful read
@@ -38,7 +38,7 @@ from typing import Generic, TypeVar
 
 from django.utils import timezone
 
-from gatehouse import changes
+from core import changes
 
 logger = logging.getLogger("gatehouse.gateway")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import unquote_plus
 
-from gatehouse.secrets_mask import TOKEN_PREFIX
+from core.secrets_mask import TOKEN_PREFIX
 
 # Longer than any token we mint by far; anything bigger is refused without parsing it.
 MAX_CREDENTIAL_LENGTH = 8192

@@ -1,6 +1,6 @@
 """Fixed-window rate limits over Django's cache (Redis when configured, so shared by instances).
 
-While Redis is unreachable the cache answers from a per-process stand-in (``gatehouse.cache``):
+While Redis is unreachable the cache answers from a per-process stand-in (``core.cache``):
 the same windows and limits, counted per process, instead of failing every request.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
-from gatehouse import metrics
-from gatehouse.cache import acount_hits, count_hit
+from core import metrics
+from core.cache import acount_hits, count_hit
 from gateway.request.refusals import RateLimited
 
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}

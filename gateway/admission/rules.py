@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gatehouse import changes
+from core import changes
 from gateway.admission import bindings, caches, ratelimit
 from gateway.admission.credentials import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.admission.db_pool import run_db

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
+from core.permissions import can_manage, console_admin_required, console_reader_required
 from gateway import selectors, services
 from gateway.models import SessionBinding
 

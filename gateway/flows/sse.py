@@ -17,8 +17,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.urls import URLPattern
 
-from gatehouse.asgi_routing import asgi_route
-from gatehouse.layer import best_effort, join_group
+from core.asgi_routing import asgi_route
+from core.layer import best_effort, join_group
 from gateway.admission import bindings
 from gateway.flows import SERVER
 from gateway.mcp import policy

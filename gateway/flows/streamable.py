@@ -14,7 +14,7 @@ import json
 
 from django.urls import URLPattern
 
-from gatehouse.asgi_routing import asgi_route
+from core.asgi_routing import asgi_route
 from gateway.flows import SERVER
 from gateway.mcp import policy
 from gateway.mcp.protocol import (

@@ -14,7 +14,7 @@ from typing import Any
 
 from audit import events
 from audit.services import record_later
-from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
+from core.secrets_mask import TOKEN_PREFIX, token_display_prefix
 from gateway.admission.credentials import Credential
 from gateway.admission.rules import Admission
 from gateway.mcp.protocol import RpcBody

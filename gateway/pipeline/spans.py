@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from gatehouse import tracing
+from core import tracing
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import Context

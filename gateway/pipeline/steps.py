@@ -20,7 +20,7 @@ import aiohttp
 import httpx
 from django.conf import settings
 
-from gatehouse.database import UNAVAILABLE_ERRORS
+from core.database import UNAVAILABLE_ERRORS
 from gateway.admission.credentials import extract_credential, query_param
 from gateway.admission.rules import admit_fast
 from gateway.mcp.protocol import SESSION_HEADER, MalformedMessage

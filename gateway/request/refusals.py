@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from audit import events
-from gatehouse import database
+from core import database
 
 if TYPE_CHECKING:
     from tokens.services import AuthenticatedToken

@@ -1,4 +1,4 @@
-"""The gateway's observations for ``gatehouse.metrics``: one call per finished request.
+"""The gateway's observations for ``core.metrics``: one call per finished request.
 
 What Gatehouse adds and what the upstream takes are timed apart, per request, on a ``Clock`` the
 request's task carries in a context variable (``asgi_app`` starts it; ``open_upstream`` and the
@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-from gatehouse import metrics
-from gatehouse.metrics import GaugeMetricFamily
+from core import metrics
+from core.metrics import GaugeMetricFamily
 from gateway import selectors
 
 

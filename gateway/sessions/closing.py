@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from gatehouse.database import UNAVAILABLE_ERRORS
+from core.database import UNAVAILABLE_ERRORS
 from gateway.admission.db_pool import run_db
 from gateway.models import SessionBinding
 from gateway.pipeline.context import Context

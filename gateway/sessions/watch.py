@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from gatehouse import changes, metrics
+from core import changes, metrics
 from gateway.admission.db_pool import run_db
 from gateway.admission.rules import Recheck, recheck
 
@@ -173,7 +173,7 @@ def supervisor() -> StreamSupervisor:
 
 
 def nudge(kind: str, key: str) -> None:
-    """A token or a session changed (``gatehouse.changes``): every open stream re-checks now, so a
+    """A token or a session changed (``core.changes``): every open stream re-checks now, so a
     revocation closes streams within one re-check query, not one tick plus a query."""
     if kind in (changes.TOKEN, changes.SESSION):
         for each in list(_supervisors.values()):

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gatehouse.secrets_mask import mask_free_text
+from core.secrets_mask import mask_free_text
 from gateway.mcp import policy, tool_pins
 from gateway.pipeline.context import Context
 from gateway.request.refusals import UpstreamRejected, UpstreamUnavailable, json_body

@@ -16,7 +16,7 @@ import aiohttp
 import httpx
 from django.conf import settings
 
-from gatehouse.secrets_mask import TOKEN_PREFIX, token_display_prefix
+from core.secrets_mask import TOKEN_PREFIX, token_display_prefix
 from gateway.admission.credentials import credential_header_names, strip_query_credentials
 from gateway.pipeline import spans
 from gateway.pipeline.spans import TRACE_HEADERS

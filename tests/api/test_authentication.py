@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.api.conftest import bearer_client
 from tests.factories import StaffUserFactory, UserFactory
 from tokens.api_keys import revoke_api_key

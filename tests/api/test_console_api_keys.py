@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from audit.models import AuditEvent
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.api.conftest import bearer_client
 from tests.factories import UserFactory
 from tokens.models import ApiKey, Token

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group
 
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.api.conftest import bearer_client
 from tests.factories import UserFactory
 from tokens import crypto

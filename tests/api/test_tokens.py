@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from audit.models import AuditEvent
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.api.conftest import bearer_client
 from tests.factories import StaffUserFactory, UserFactory
 from tokens.exceptions import TokenRevoked

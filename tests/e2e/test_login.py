@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.e2e.conftest import PASSWORD
 from tests.factories import UserFactory
 

@@ -19,7 +19,7 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 
-from gatehouse.cache import ResilientRedisCache, SharedConnectionPool
+from core.cache import ResilientRedisCache, SharedConnectionPool
 from gateway.admission import ratelimit
 from gateway.request.refusals import RateLimited
 from tests.support.processes import free_port
@@ -135,7 +135,7 @@ def test_one_connection_pool_per_process_and_url():
 
 
 def test_ready_asks_redis_itself_not_the_stand_in(settings, client, db):
-    settings.CACHES = {"default": {"BACKEND": "gatehouse.cache.ResilientRedisCache",
+    settings.CACHES = {"default": {"BACKEND": "core.cache.ResilientRedisCache",
                                    "LOCATION": dead_redis_url(), "KEY_PREFIX": "faults"}}
     response = client.get("/ready")
     assert response.status_code == 503

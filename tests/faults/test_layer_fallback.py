@@ -17,8 +17,8 @@ import logging
 import pytest
 import redis
 
-from gatehouse import layer
-from gatehouse.outage import Outage
+from core import layer
+from core.outage import Outage
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from gatehouse.models import Heartbeat
+from core.models import Heartbeat
 from tests.faults.conftest import wait_until
 from tests.support.processes import daphne_args, free_port, running
 

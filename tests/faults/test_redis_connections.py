@@ -4,7 +4,7 @@ Fault: a new Redis connection per gateway or API request (each request's cache i
 own connection pool), so a busy instance churned through thousands of connections and two
 processes held hundreds of clients at once.
 What the client sees: nothing; Redis sees one pool per process and cache URL, reused by every
-request and thread (``gatehouse.cache.SharedConnectionPool``).
+request and thread (``core.cache.SharedConnectionPool``).
 Measured against a Redis of the test's own (``INFO``: ``total_connections_received``, the
 connections opened meanwhile; ``connected_clients``, those open at the end).
 """

@@ -6,11 +6,11 @@ against the database; rate limits keep their rate, counted per process); legacy 
 still work; the REST API and the console are fully usable; ``/ready`` is 503 and names Redis in
 each check that depends on it; ``/health`` stays 200.
 How fast it recovers: ``/ready`` is 200 as soon as Redis answers again; the shared rate-limit
-counters are used again within ``gatehouse.cache.RETRY_SECONDS`` (2 s) of the next request; no
+counters are used again within ``core.cache.RETRY_SECONDS`` (2 s) of the next request; no
 restart needed.
 No revoked token accepted: a token revoked through the REST API during the outage is refused
 by the very next request, though that instance had just admitted it from its cache (the change
-feed that empties the caches lives in the database, not in Redis: ``gatehouse.changes``).
+feed that empties the caches lives in the database, not in Redis: ``core.changes``).
 The outage is logged once per process when it starts and once when it ends, without the Redis
 password.
 
@@ -28,7 +28,7 @@ import anyio
 import httpx
 import pytest
 
-from gatehouse.cache import RETRY_SECONDS
+from core.cache import RETRY_SECONDS
 from tests.factories import DEFAULT_PASSWORD, StaffUserFactory
 from tests.faults.conftest import REDIS_PASSWORD, TOKEN_RATE
 from tests.gateway.drivers import INIT, MCP_HEADERS, call, initialize, sdk_sse_client, text_of

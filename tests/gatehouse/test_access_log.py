@@ -11,8 +11,8 @@ import uuid
 import httpx
 import pytest
 
+from core.logging import JsonFormatter, MaskSecretsFilter
 from gatehouse.access_log import AccessLogMiddleware
-from gatehouse.logging import JsonFormatter, MaskSecretsFilter
 from tests.gatehouse.test_secrets_mask import fake_token
 from tests.support.polling import eventually
 

@@ -1,7 +1,7 @@
 """The embedded broker hands a worker whole messages only, even while they are being written.
 
 kombu's stock ``filesystem`` transport fails this test (a half-written file reads as invalid JSON,
-which stops a worker); ``gatehouse.broker`` passes it.
+which stops a worker); ``core.broker`` passes it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _connection(tmp_path) -> Connection:
         "store_processed": False,
     }
     return Connection(
-        "filesystem://localhost//", transport="gatehouse.broker:Transport", transport_options=options
+        "filesystem://localhost//", transport="core.broker:Transport", transport_options=options
     )
 
 

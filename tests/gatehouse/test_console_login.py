@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 
 from audit import events
 from audit.models import AuditEvent
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"

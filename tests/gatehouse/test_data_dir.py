@@ -108,7 +108,7 @@ def test_the_asgi_application_refuses_an_unprepared_data_dir(tmp_path, prepared)
 def test_nothing_is_encrypted_with_an_empty_key(settings):
     from django.core.exceptions import ImproperlyConfigured
 
-    from gatehouse import encryption
+    from core import encryption
 
     settings.ENCRYPTION_KEY = ""
     with pytest.raises(ImproperlyConfigured, match="prepare_data_dir"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from gatehouse.environment import StrictEnv
+from core.environment import StrictEnv
 
 
 def env_with(**values: str) -> StrictEnv:

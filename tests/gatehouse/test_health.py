@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gatehouse import heartbeats
+from core import heartbeats
 from tests.gatehouse.subprocesses import embedded_env
 from tests.support.processes import free_port, running, serve_args
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from gatehouse.logging import JsonFormatter, MaskSecretsFilter
+from core.logging import JsonFormatter, MaskSecretsFilter
 from tests.gatehouse.subprocesses import embedded_env, run_python
 from tests.gatehouse.test_secrets_mask import B64URL, fake_token
 
@@ -51,8 +51,8 @@ def capture() -> Iterator[Capture]:
 def test_settings_send_every_log_through_the_mask_and_json_formatter():
     handler = settings.LOGGING["handlers"]["stdout"]
     assert handler["filters"] == ["mask_secrets"]
-    assert settings.LOGGING["filters"]["mask_secrets"]["()"] == "gatehouse.logging.MaskSecretsFilter"
-    assert settings.LOGGING["formatters"]["json"]["()"] == "gatehouse.logging.JsonFormatter"
+    assert settings.LOGGING["filters"]["mask_secrets"]["()"] == "core.logging.MaskSecretsFilter"
+    assert settings.LOGGING["formatters"]["json"]["()"] == "core.logging.JsonFormatter"
     assert handler["stream"] == "ext://sys.stdout"
 
 

@@ -12,7 +12,7 @@ import grimp
 from tests.support.import_contracts import module_cycles
 from tests.support.processes import REPO_ROOT
 
-APPS = ("gatehouse", "audit", "tokens", "upstreams", "gateway", "api")
+APPS = ("gatehouse", "core", "audit", "tokens", "upstreams", "gateway", "api")
 # Names every app may have: Django's, the house style's, and the package folders Django expects.
 CONVENTIONAL = frozenset({
     "models", "views", "urls", "forms", "admin", "apps", "services", "selectors", "tasks",

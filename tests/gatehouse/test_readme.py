@@ -20,7 +20,7 @@ DOCS = REPO_ROOT / "docs"
 CONFIGURATION = (DOCS / "configuration.md").read_text()
 SETTINGS = (REPO_ROOT / "gatehouse" / "settings.py").read_text()
 # The apps: where a variable read outside settings.py (the port, the tracing SDK's) would be.
-PRODUCT_CODE = ("gatehouse", "upstreams", "tokens", "gateway", "api", "audit")
+PRODUCT_CODE = ("gatehouse", "core", "upstreams", "tokens", "gateway", "api", "audit")
 README_MAX_LINES = 300
 
 

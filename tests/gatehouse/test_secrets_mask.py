@@ -9,7 +9,7 @@ from urllib.parse import quote
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gatehouse.secrets_mask import mask_query_string, mask_secrets
+from core.secrets_mask import mask_query_string, mask_secrets
 
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 

@@ -125,7 +125,7 @@ def test_database_and_redis_urls_switch_to_postgres_and_redis(tmp_path):
     assert found["db_name"] == "gatehouse"
     assert found["channel_layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert found["channel_hosts"] == ["redis://cache.internal:6379/2"]
-    assert found["cache"] == "gatehouse.cache.ResilientRedisCache"
+    assert found["cache"] == "core.cache.ResilientRedisCache"
     assert found["broker"] == "redis://cache.internal:6379/2"
 
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from gatehouse import changes
-from gatehouse.models import Change
+from core import changes
+from core.models import Change
 from gateway.admission import caches
 from gateway.admission.db_pool import run_db
 from gateway.admission.rules import flush_noted

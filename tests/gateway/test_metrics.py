@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gatehouse import metrics
+from core import metrics
 from tests.gateway.drivers import MCP_HEADERS, OpenStream, assert_json_error, call, eventually, initialize
 from tests.support.processes import free_port, running, serve_args, subprocess_env
 from tokens.services import revoke_token

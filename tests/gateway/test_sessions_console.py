@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
-from gatehouse.permissions import AUDITOR_GROUP
+from core.permissions import AUDITOR_GROUP
 from gateway.models import SessionBinding
 from gateway.templatetags.session_display import elapsed_since
 from tests.factories import UserFactory

@@ -71,7 +71,7 @@ def upstream_mcp_sse(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def register_upstream() -> Callable[..., object]:
     """Create or repoint an ``UpstreamServer``: ``register_upstream(name=, url=, transport=, headers=)``."""
-    from gatehouse import encryption
+    from core import encryption
     from upstreams.models import UpstreamServer
 
     def _register(*, name: str = "demo", url: str, transport: str = "streamable",

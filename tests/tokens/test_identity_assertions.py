@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from gatehouse.secrets_mask import mask_secrets
+from core.secrets_mask import mask_secrets
 from tokens import assertions, crypto
 from tokens.exceptions import IdentityAssertionPresented
 from tokens.models import IDENTITY_ASSERTION_TYP, RETIRED_KEY_MIN_SECONDS, SigningKey

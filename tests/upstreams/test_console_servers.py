@@ -6,7 +6,7 @@ import pytest
 
 from audit import events
 from audit.models import AuditEvent
-from gatehouse import encryption
+from core import encryption
 from upstreams.models import UpstreamServer
 from upstreams.services import create_server
 

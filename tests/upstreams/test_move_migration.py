@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from gatehouse import encryption
+from core import encryption
 from upstreams.models import UpstreamServer
 from upstreams.target import target_of
 

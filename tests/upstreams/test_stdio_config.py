@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from audit import events
 from audit.models import AuditEvent
-from gatehouse import encryption
+from core import encryption
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.models import UpstreamServer
 from upstreams.services import StdioChanges, StdioSettings, create_server, update_server

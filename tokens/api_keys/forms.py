@@ -9,7 +9,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 from tokens.exceptions import InvalidTokenRequest
 from tokens.scope import TokenScope, split_names
 from tokens.ttl import parse_ttl

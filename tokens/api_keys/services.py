@@ -24,7 +24,7 @@ from django.utils import timezone
 from audit import events
 from audit.models import AuditEvent
 from audit.services import record
-from gatehouse.secrets_mask import API_KEY_PREFIX, MASK
+from core.secrets_mask import API_KEY_PREFIX, MASK
 from tokens.exceptions import ApiKeyInvalid, InvalidTokenRequest, InvalidTransition, ScopeCeilingExceeded
 from tokens.models import ApiKey, Token
 from tokens.scope import TokenScope

@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods
 
-from gatehouse.exceptions import GatehouseError
-from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
+from core.exceptions import GatehouseError
+from core.permissions import can_manage, console_admin_required, console_reader_required
 from tokens.api_keys.forms import ApiKeyCreateForm, ApiKeyRevokeForm
 from tokens.api_keys.services import create_api_key, revoke_api_key
 from tokens.exceptions import InvalidTransition

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
-from gatehouse import changes
-from gatehouse.secrets_mask import display_prefix_for_jti
+from core import changes
+from core.secrets_mask import display_prefix_for_jti
 from tokens.issuers.subject_owners import subject_user
 from tokens.issuers.verification import ExternalIdentity, unverified_issuer, verify_external
 from tokens.models import Token, TrustedIssuer

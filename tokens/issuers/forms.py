@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 from tokens.issuers.claim_rules import parse_rule
 from tokens.issuers.models import ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS
 from tokens.issuers.services import IssuerSettings

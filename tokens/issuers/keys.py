@@ -1,4 +1,4 @@
-"""A trusted issuer's signing keys, cached per process (fetching is ``gatehouse/oidc_discovery``'s).
+"""A trusted issuer's signing keys, cached per process (fetching is ``core/oidc_discovery``'s).
 
 Numbers: a key set is reused for ``KEYS_FRESH_SECONDS`` (1 h); a token whose ``kid`` is not in
 it triggers one refetch, at most every ``GATEHOUSE_ISSUER_KEYS_REFETCH_SECONDS`` (10 s) per
@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 from django.conf import settings
 
-from gatehouse.oidc_discovery import ProviderUnavailable, discover, fetch_json, is_provider_url
+from core.oidc_discovery import ProviderUnavailable, discover, fetch_json, is_provider_url
 from tokens.exceptions import InvalidTokenRequest
 
 __all__ = ["KeyCache", "ProviderKey", "ProviderUnavailable", "check_provider_url", "discover_jwks_uri",

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from audit import events
 from audit.services import record
-from gatehouse import changes
+from core import changes
 from tokens.exceptions import InvalidTokenRequest, InvalidTransition
 from tokens.issuers.claim_rules import ClaimRule
 from tokens.issuers.keys import ProviderUnavailable, check_provider_url, discover_jwks_uri, provider_keys

@@ -7,8 +7,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from gatehouse.exceptions import GatehouseError
-from gatehouse.permissions import can_manage, console_admin_required, console_reader_required
+from core.exceptions import GatehouseError
+from core.permissions import can_manage, console_admin_required, console_reader_required
 from tokens.exceptions import IssuerNotFound
 from tokens.issuers import selectors, services
 from tokens.issuers.exchange import GRANT_TYPE

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
-from gatehouse.oidc_discovery import ProviderUnavailable, fetch_json, is_provider_url
+from core.oidc_discovery import ProviderUnavailable, fetch_json, is_provider_url
 from tokens.oauth import validator
 from tokens.oauth.exceptions import OAuthError
 from tokens.oauth.models import OAuthClient

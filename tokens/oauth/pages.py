@@ -15,8 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from gatehouse.exceptions import GatehouseError
-from gatehouse.permissions import can_manage, console_admin_required
+from core.exceptions import GatehouseError
+from core.permissions import can_manage, console_admin_required
 from tokens import services as token_services
 from tokens.exceptions import InvalidTransition
 from tokens.models import Token

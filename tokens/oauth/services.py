@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit import events
 from audit.services import record
-from gatehouse.secrets_mask import TOKEN_PREFIX
+from core.secrets_mask import TOKEN_PREFIX
 from tokens import services as token_services
 from tokens.exceptions import AuthenticationFailed, InvalidTokenRequest
 from tokens.models import Token

@@ -52,7 +52,7 @@ from mcp_types import (
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
-from gatehouse.secrets_mask import MASK, mask_free_text
+from core.secrets_mask import MASK, mask_free_text
 from upstreams.stdio.command import StdioCommand
 
 logger = logging.getLogger("gatehouse.stdio")

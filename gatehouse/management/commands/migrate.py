@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 from django.core.management.commands.migrate import Command as DjangoMigrateCommand
 
-from gatehouse.data_dir import DataDir
+from core.data_dir import DataDir
 
 
 class Command(DjangoMigrateCommand):

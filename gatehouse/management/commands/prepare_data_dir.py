@@ -1,7 +1,7 @@
 """Create the data dir, the filesystem broker's folders and the generated secret key (once).
 
 The explicit step that replaces what importing settings used to do as a side effect (see
-gatehouse/data_dir.py). ``make run`` runs it before ``migrate``; ``manage.py serve`` runs it before
+core/data_dir.py). ``make run`` runs it before ``migrate``; ``manage.py serve`` runs it before
 serving; the compose ``migrate`` service runs it first. Running it again changes nothing: the key
 is generated only when there is none, so sessions and credentials encrypted at rest survive.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from gatehouse.data_dir import DataDir
+from core.data_dir import DataDir
 
 
 class Command(BaseCommand):

@@ -31,8 +31,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
-from gatehouse.data_dir import DataDir, read_secret_key
-from gatehouse.environment import StrictEnv
+from core.data_dir import DataDir, read_secret_key
+from core.environment import StrictEnv
 
 logger = logging.getLogger("gatehouse.serve")
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 
 from audit.models import AuditEvent
-from gatehouse import oidc_discovery
+from core import oidc_discovery
 from tests.factories import UpstreamServerFactory, UserFactory
 from tests.support.serving import serving_thread
 from tests.tokens.oauth.test_authorization_code_flow import REDIRECT, authorize_params, pkce, query_of

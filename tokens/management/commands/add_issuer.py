@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from tokens.exceptions import InvalidTokenRequest
 from tokens.issuers import services
 from tokens.issuers.claim_rules import parse_rule

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from tokens.api_keys import create_api_key
 from tokens.scope import TokenScope
 from tokens.ttl import format_ttl, parse_ttl

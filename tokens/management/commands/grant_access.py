@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from tokens.oauth.grant_subjects import add_subject_arguments, subject_of
 from tokens.oauth.grants import grant_access
 from tokens.ttl import format_ttl, parse_ttl

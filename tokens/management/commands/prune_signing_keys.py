@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from gatehouse.cli import cli_actor
+from core.cli import cli_actor
 from tokens import services
 
 

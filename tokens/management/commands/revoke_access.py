@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from tokens.oauth.grant_subjects import add_subject_arguments, subject_of
 from tokens.oauth.grants import revoke_access
 

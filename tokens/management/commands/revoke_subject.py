@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from tokens.issuers import selectors, services
 
 

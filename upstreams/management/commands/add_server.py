@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from upstreams import pinning_services, services, transports
 from upstreams.headers import parse_header_lines
 from upstreams.models import DEFAULT_IDENTITY_HEADER

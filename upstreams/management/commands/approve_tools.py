@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gatehouse.cli import cli_actor, domain_errors
+from core.cli import cli_actor, domain_errors
 from upstreams import pinning_services, selectors
 
 

@@ -44,7 +44,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from gatehouse.outage import Outage
+from core.outage import Outage
 
 # How long a process serves the cache from memory after Redis failed, before trying it again.
 RETRY_SECONDS = 2.0

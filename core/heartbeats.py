@@ -16,7 +16,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from gatehouse.models import Heartbeat
+from core.models import Heartbeat
 
 SWEEP = "session-sweep"
 # A sweep missed this many times in a row means no worker or no beat.

@@ -1,7 +1,7 @@
 """One dependency's outage as a process sees it: logged once when it starts and once when it ends,
 and tried again at most every ``retry_seconds`` meanwhile (not on every request).
 
-Shared by the cache (``gatehouse.cache``) and the channel layer (``gatehouse.layer``), the two
+Shared by the cache (``core.cache``) and the channel layer (``core.layer``), the two
 things on a request's path that live on Redis and must not fail it.
 """
 
@@ -12,7 +12,7 @@ import re
 import threading
 import time
 
-from gatehouse.secrets_mask import mask_secrets
+from core.secrets_mask import mask_secrets
 
 logger = logging.getLogger("gatehouse.outage")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
-from gatehouse.secrets_mask import is_credential_field, mask_field, mask_secrets
+from core.secrets_mask import is_credential_field, mask_field, mask_secrets
 
 _JSON_SCALARS = (bool, int, float, type(None), datetime.date, datetime.time, enum.Enum)
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
-from gatehouse.cache import UNAVAILABLE
-from gatehouse.outage import Outage
+from core.cache import UNAVAILABLE
+from core.outage import Outage
 
 T = TypeVar("T")
 

@@ -36,7 +36,7 @@ from django.conf import settings
 # Before prometheus-client is imported: it picks its multiprocess value class from this variable.
 _DIR = str(settings.METRICS_DIR)
 if "prometheus_client" in sys.modules and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != _DIR:
-    raise RuntimeError("prometheus_client was imported before gatehouse.metrics: import it only from here.")
+    raise RuntimeError("prometheus_client was imported before core.metrics: import it only from here.")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _DIR
 
 from prometheus_client import (  # noqa: E402  (after the environment above, as explained)

@@ -34,7 +34,7 @@ from django.db.models import Model
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from gatehouse.models import Change
+from core.models import Change
 
 logger = logging.getLogger("gatehouse.changes")
 

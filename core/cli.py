@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from django.core.management.base import CommandError
 
-from gatehouse.exceptions import GatehouseError
+from core.exceptions import GatehouseError
 
 
 def cli_actor() -> str:
