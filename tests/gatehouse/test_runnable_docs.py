@@ -77,6 +77,7 @@ def clone_environment(*, data_dir: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.integration
 def test_the_makefile_writes_a_gatehouse_command_that_works_from_any_directory(clone, tmp_path):
     env = clone_environment(data_dir=tmp_path / "data")
     result = subprocess.run([str(clone / ".venv" / "bin" / "gatehouse"), "help", "add_server"], cwd="/",
@@ -85,6 +86,7 @@ def test_the_makefile_writes_a_gatehouse_command_that_works_from_any_directory(c
     assert "--command" in result.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("npx") is None, reason="the first steps' example server needs npx")
 @pytest.mark.parametrize("page", pages_with_runnable_blocks(), ids=lambda page: page.name)
 def test_every_runnable_block_runs_as_written(page, clone, tmp_path):
