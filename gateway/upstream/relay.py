@@ -35,7 +35,7 @@ from gateway.request.refusals import (
 )
 from gateway.request.responder import Responder
 from gateway.sessions.watch import StreamWatch
-from gateway.upstream.answers import read_bounded, relay_error
+from gateway.upstream.answers import filter_tools_answer, read_bounded, relay_error
 from gateway.upstream.hop import response_headers
 from upstreams import body as upstream_body
 
@@ -256,15 +256,8 @@ async def relay(
         await responder.start_stream(upstream.status_code, headers)
         await pump_sse(upstream, responder, tool_filter(ctx), awaits_answer=ctx.incoming.method == "POST")
     else:
-        assert ctx.admission is not None
         body = await read_bounded(upstream, limit=MAX_EVENT_BYTES)
-        allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
-        pins = tool_pins.PinFilter(ctx.admission.server)
-        try:
-            filtered = policy.filter_tools_payload(body, allowed, pins)
-        except policy.UncheckableAnswer as exc:
-            raise UpstreamUnavailable(str(exc)) from exc
-        await pins.flush()
+        filtered = await filter_tools_answer(ctx, body)
         if filtered is not None:
             ctx.notes["tools_filtered"] = True
         await responder.start(upstream.status_code, headers)
