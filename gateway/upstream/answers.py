@@ -56,7 +56,7 @@ async def relay_error(
         "upstream error answer replaced",
         extra={"server": server, "upstream_status": status, "excerpt": mask_free_text(excerpt)},
     )
-    ctx.notes["upstream_status"] = status
+    ctx.notes.upstream_status = status
     binding = ctx.admission.binding if ctx.admission else None
     if status == 404 and binding is not None:
         code = "session_not_found"
@@ -66,7 +66,7 @@ async def relay_error(
         status = 502
     else:
         code, detail = "upstream_error", f"The upstream server refused the request (HTTP {status})."
-    ctx.notes["upstream_error"] = code
+    ctx.notes.upstream_error = code
     own = [(k, v) for k, v in headers if k != b"content-type"]
     await responder.whole(
         status, [(b"content-type", b"application/json"), *own], json_body({"error": code, "detail": detail})
