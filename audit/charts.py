@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from audit.selectors import UsageBucket
+from audit.usage import UsageBucket
 
 
 @dataclass(frozen=True)

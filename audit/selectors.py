@@ -1,4 +1,4 @@
-"""Reads of the audit log: filtered, keyset-paginated pages, exports and per-token usage.
+"""Reads of the audit log: filtered, keyset-paginated pages and exports (per-token usage: ``audit.usage``).
 
 Performance model (a million events and beyond):
 - Pages are keyset-paginated by id (``id < cursor ORDER BY id DESC LIMIT n``); nothing counts
@@ -25,14 +25,13 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, IntegerField, Max, Q, QuerySet, TextField, Value, When
+from django.db.models import Max, Q, QuerySet, TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
@@ -109,7 +108,7 @@ class _Scope:
 # --- filters ----------------------------------------------------------------------------------
 
 
-def _first_id_at_or_after(moment: datetime) -> int | None:
+def first_id_at_or_after(moment: datetime) -> int | None:
     return (
         AuditEvent.objects.filter(created_at__gte=moment)
         .order_by("created_at", "id").values_list("id", flat=True).first()
@@ -155,11 +154,11 @@ def _scope(filters: AuditFilter) -> _Scope:
     qs = AuditEvent.objects.all()
     low = high = None
     if filters.since is not None:
-        low = _first_id_at_or_after(filters.since)
+        low = first_id_at_or_after(filters.since)
         if low is None:
             return _Scope(qs.none(), empty=True)
     if filters.until is not None:
-        high = _first_id_at_or_after(filters.until)
+        high = first_id_at_or_after(filters.until)
     if low is not None:
         qs = qs.filter(id__gte=low)
     if high is not None:
@@ -353,105 +352,6 @@ def export_chunks(*, filters: AuditFilter, chunk_size: int = EXPORT_CHUNK) -> It
             return
         yield rows
         cursor = rows[-1]["id"]
-
-
-# --- per-token usage --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UsageBucket:
-    start: datetime
-    requests: int
-    denials: int
-
-
-@dataclass(frozen=True)
-class ToolUse:
-    tool: str
-    server: str
-    calls: int
-    denied: int
-
-
-@dataclass(frozen=True)
-class TokenUsage:
-    jti: str
-    days: int
-    hourly: bool
-    buckets: list[UsageBucket]
-    top_tools: list[ToolUse]
-    last_used: datetime | None
-    last_event: AuditEvent | None
-    total_requests: int
-    total_denials: int
-
-
-def _bucket_starts(*, now: datetime, days: int, hourly: bool) -> list[datetime]:
-    if hourly:
-        first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-        return [first + timedelta(hours=i) for i in range(24)]
-    first = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
-    return [first + timedelta(days=i) for i in range(days)]
-
-
-def _bucket_of_id(first_ids: list[int], low: int, high: int) -> Case | Value:
-    """SQL for "which bucket holds this id", as a binary search: log2(buckets) comparisons per row."""
-    if low == high:
-        return Value(low)
-    middle = (low + high + 1) // 2
-    return Case(
-        When(id__lt=first_ids[middle], then=_bucket_of_id(first_ids, low, middle - 1)),
-        default=_bucket_of_id(first_ids, middle, high),
-        output_field=IntegerField(),
-    )
-
-
-def token_usage(*, jti: str, days: int = 30, now: datetime | None = None) -> TokenUsage:
-    """Requests and denials per day (per hour for one day), top tools and last use of a token
-    (of every token with ``jti=""``: the dashboard's activity).
-
-    Buckets are id ranges (event times follow ids), found with one index probe per bucket, so
-    the counting needs no per-row date arithmetic and reads only the token index.
-    """
-    now = now or timezone.now()
-    hourly = days <= 1
-    starts = _bucket_starts(now=now, days=days, hourly=hourly)
-    bounds = [_first_id_at_or_after(start) for start in starts]
-    counts: dict[int, list[int]] = {}
-    gateway = AuditEvent.objects.none()
-    if bounds[0] is not None:
-        gateway = AuditEvent.objects.filter(event__in=GATEWAY_EVENTS, id__gte=bounds[0])
-        if jti:
-            gateway = gateway.filter(token_jti=jti)
-        known = [bound for bound in bounds if bound is not None]  # buckets after the last event are empty
-        bucket = _bucket_of_id(known, 0, len(known) - 1)
-        rows = gateway.annotate(bucket=bucket).values("bucket", "outcome").annotate(n=Count("id")).order_by()
-        for row in rows:
-            entry = counts.setdefault(row["bucket"], [0, 0])
-            entry[0] += row["n"]
-            if row["outcome"] == AuditEvent.Outcome.DENIED:
-                entry[1] += row["n"]
-    buckets = [
-        UsageBucket(start=start, requests=counts.get(i, [0, 0])[0], denials=counts.get(i, [0, 0])[1])
-        for i, start in enumerate(starts)
-    ]
-    tools = (
-        gateway.filter(event__in=(events.MCP_TOOL_CALL, events.MCP_TOOL_DENIED)).exclude(tool="")
-        .values("tool", "server")
-        .annotate(calls=Count("id"), denied=Count("id", filter=Q(outcome=AuditEvent.Outcome.DENIED)))
-        .order_by("-calls", "tool")[:10]
-    )
-    used = AuditEvent.objects.filter(event__in=GATEWAY_EVENTS, outcome=AuditEvent.Outcome.SUCCESS)
-    last_event = (used.filter(token_jti=jti) if jti else used).order_by("-id").first()
-    return TokenUsage(
-        jti=jti, days=days, hourly=hourly, buckets=buckets,
-        top_tools=[ToolUse(**row) for row in tools],
-        last_used=last_event.created_at if last_event else None,
-        last_event=last_event,
-        total_requests=sum(b.requests for b in buckets),
-        total_denials=sum(b.denials for b in buckets),
-    )
-
 
 
 # --- the dashboard ----------------------------------------------------------------------------

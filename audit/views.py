@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import events, export, selectors
+from audit import usage as usage_selectors
 from audit.chain import compute_hash
 from audit.charts import usage_chart
 from audit.forms import AuditFilterForm
@@ -131,7 +132,7 @@ def session_lookup(request: HttpRequest, session_id: str) -> HttpResponse:
 def token_usage(request: HttpRequest, jti: str) -> HttpResponse:
     days = int(request.GET.get("days", "30")) if request.GET.get("days", "30").isdigit() else 30
     days = days if days in USAGE_PERIODS else 30
-    usage = selectors.token_usage(jti=jti, days=days)
+    usage = usage_selectors.token_usage(jti=jti, days=days)
     token = token_by_jti(jti)
     return render(request, "console/audit/usage.html", {
         "usage": usage,

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import selectors as audit_selectors
+from audit import usage as audit_usage
 from audit.charts import usage_chart
 from audit.models import AuditEvent
 from audit.webhook import webhook_status
@@ -92,7 +93,7 @@ def _dashboard(request: HttpRequest) -> HttpResponse:
                    since=since, outcome=AuditEvent.Outcome.DENIED)),
                _audit_url(since=since_text, outcome=AuditEvent.Outcome.DENIED)),
     ]
-    activity = audit_selectors.token_usage(jti="", days=1, now=now)
+    activity = audit_usage.token_usage(jti="", days=1, now=now)
     return render(request, "console/dashboard.html", {
         "first_steps": _first_steps(),
         "figures": figures,

@@ -43,7 +43,8 @@ from tokens.models import (
     Token,
 )
 from tokens.scope import TokenScope, has_odd_characters
-from tokens.services import AuthenticatedToken, get_active_signing_key
+from tokens.services import AuthenticatedToken
+from tokens.signing_keys import get_active_signing_key
 from upstreams.target import UpstreamTarget
 
 ALL_TOOLS = "*"

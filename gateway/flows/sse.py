@@ -82,7 +82,7 @@ async def _sse_stream(ctx: Context, receive: Receive, responder: Responder) -> N
     if outcome == "watch":
         await end_by_watch(ctx, responder, watch)
     elif outcome == "client":
-        ctx.notes["ended_by"] = "client_disconnect"
+        ctx.notes.ended_by = "client_disconnect"
     ctx.record_exchange(responder)
 
 
@@ -131,7 +131,7 @@ class _LegacyStream:
                 return await self._rewrite_endpoint(event)
             # The session's endpoint is fixed: a later one would point the client (and its token)
             # wherever the upstream likes, and reveal the upstream's own paths.
-            self.ctx.notes["endpoint_events_dropped"] = self.ctx.notes.get("endpoint_events_dropped", 0) + 1
+            self.ctx.notes.endpoint_events_dropped = (self.ctx.notes.endpoint_events_dropped or 0) + 1
             return b""
         return await self.filter(event)
 

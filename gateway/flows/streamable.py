@@ -91,7 +91,7 @@ async def _streamable(ctx: Context, receive: Receive, responder: Responder) -> N
         await end_by_watch(ctx, responder, watch)
         await _cancel_in_flight(ctx, reason=watch.reason)
     elif outcome == "client":
-        ctx.notes["ended_by"] = "client_disconnect"
+        ctx.notes.ended_by = "client_disconnect"
         await _cancel_in_flight(ctx, reason="client_disconnect")
     ctx.record_exchange(responder)
 
@@ -166,7 +166,7 @@ async def _cancel_in_flight(ctx: Context, *, reason: str) -> None:
             break  # the upstream is gone; nothing left to cancel there
         await upstream.aclose()
         cancelled += upstream.is_success
-    ctx.notes["upstream_cancelled"] = cancelled
+    ctx.notes.upstream_cancelled = cancelled
 
 
 streamable_http = asgi_app(

@@ -8,8 +8,9 @@ importing the package costs no more than importing the module that was asked for
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from gateway.mcp.policy import filter_tools_payload, refuse_denied_tools, refuse_unpinned_tools
@@ -76,10 +77,4 @@ __all__ = [
     "refuse_unpinned_tools",
     "serialize",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -9,7 +9,7 @@ the token and server it had learned, see ``Refusal.with_subject``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from audit import events
@@ -42,6 +42,31 @@ class AuditSubject:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class ExchangeNotes:
+    """What the flow learned about an exchange beyond its request and answer. Each field that was
+    set becomes a key of the audit row's detail, under its own name; unset ones are left out."""
+
+    # Why an open stream ended: "client_disconnect", or its watch's reason (``StreamWatch.reason``).
+    ended_by: str | None = None
+    # A ``tools/list`` answer was cut to the token's allowlist and pins.
+    tools_filtered: bool | None = None
+    # Stream events whose tool lists could not be checked, dropped instead of relayed.
+    uncheckable_events_dropped: int | None = None
+    # Later ``endpoint`` events of a legacy SSE upstream, dropped (a session's endpoint is fixed).
+    endpoint_events_dropped: int | None = None
+    # An upstream error answer replaced by the gateway's own: its status and the code given instead.
+    upstream_status: int | None = None
+    upstream_error: str | None = None
+    # Requests the gateway cancelled upstream when it ended the stream (the upstream agreed).
+    upstream_cancelled: int | None = None
+    # Pending JSON-RPC requests answered with an error when the stream ended.
+    pending_errored: int | None = None
+
+    def detail(self) -> dict[str, Any]:
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+
+
 @dataclass
 class Context:
     incoming: Incoming
@@ -50,7 +75,7 @@ class Context:
     rpc: RpcBody | None = None
     bytes_in: int = 0
     session_id: str = ""
-    notes: dict[str, Any] = field(default_factory=dict)
+    notes: ExchangeNotes = field(default_factory=ExchangeNotes)
     # The refusal this request was answered with, if any (its audit row, metrics and span say why).
     refused: Refusal | None = None
     # Ids of this request's JSON-RPC requests whose responses have been relayed (``_id_key`` form).
@@ -138,7 +163,7 @@ class Context:
                 "bytes_in": self.bytes_in,
                 "bytes_out": responder.bytes_out,
                 **({"forwarded_identity": identity} if identity else {}),
-                **self.notes,
+                **self.notes.detail(),
             },
             **self.subject().fields(),
         )

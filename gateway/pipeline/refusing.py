@@ -72,7 +72,7 @@ async def end_stream(
     if responder.is_event_stream and not responder.finished:
         pending = ctx.pending_request_ids()
         if pending:
-            ctx.notes["pending_errored"] = len(pending)
+            ctx.notes.pending_errored = len(pending)
             await responder.body(stream_end_errors(pending, message=message, reason=reason, code=code))
     await responder.finish()
 

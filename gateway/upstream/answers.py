@@ -46,14 +46,7 @@ async def relay_error(
     body, complete = await _read_prefix(upstream, limit=ERROR_BODY_LIMIT)
     headers = response_headers(upstream, session_id=session_id)
     if complete and is_jsonrpc_error_body(body):
-        assert ctx.admission is not None
-        allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
-        pins = tool_pins.PinFilter(ctx.admission.server)
-        try:
-            filtered = policy.filter_tools_payload(body, allowed, pins)
-        except policy.UncheckableAnswer as exc:
-            raise UpstreamUnavailable(str(exc)) from exc
-        await pins.flush()
+        filtered = await filter_tools_answer(ctx, body)
         await responder.start(status, headers)
         await responder.finish(filtered if filtered is not None else body)
         return
@@ -63,7 +56,7 @@ async def relay_error(
         "upstream error answer replaced",
         extra={"server": server, "upstream_status": status, "excerpt": mask_free_text(excerpt)},
     )
-    ctx.notes["upstream_status"] = status
+    ctx.notes.upstream_status = status
     binding = ctx.admission.binding if ctx.admission else None
     if status == 404 and binding is not None:
         code = "session_not_found"
@@ -73,11 +66,25 @@ async def relay_error(
         status = 502
     else:
         code, detail = "upstream_error", f"The upstream server refused the request (HTTP {status})."
-    ctx.notes["upstream_error"] = code
+    ctx.notes.upstream_error = code
     own = [(k, v) for k, v in headers if k != b"content-type"]
     await responder.whole(
         status, [(b"content-type", b"application/json"), *own], json_body({"error": code, "detail": detail})
     )
+
+
+async def filter_tools_answer(ctx: Context, body: bytes) -> bytes | None:
+    """A whole JSON answer with a ``tools/list`` result cut to the token's allowlist and pins
+    (``None``: nothing to cut); an answer that cannot be checked is refused as unavailable."""
+    assert ctx.admission is not None
+    allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
+    pins = tool_pins.PinFilter(ctx.admission.server)
+    try:
+        filtered = policy.filter_tools_payload(body, allowed, pins)
+    except policy.UncheckableAnswer as exc:
+        raise UpstreamUnavailable(str(exc)) from exc
+    await pins.flush()
+    return filtered
 
 
 def is_jsonrpc_error_body(body: bytes) -> bool:

@@ -35,7 +35,7 @@ from gateway.request.refusals import (
 )
 from gateway.request.responder import Responder
 from gateway.sessions.watch import StreamWatch
-from gateway.upstream.answers import read_bounded, relay_error
+from gateway.upstream.answers import filter_tools_answer, read_bounded, relay_error
 from gateway.upstream.hop import response_headers
 from upstreams import body as upstream_body
 
@@ -137,7 +137,7 @@ async def end_by_watch(ctx: Context, responder: Responder, watch: StreamWatch) -
     why (``end_stream``); before that, the HTTP answer the reason calls for.
     """
     reason = watch.reason or "ended"
-    ctx.notes["ended_by"] = reason
+    ctx.notes.ended_by = reason
     if responder.started:
         message = _WATCH_END_MESSAGES.get(reason, _WATCH_END_DEFAULT)
         await end_stream(ctx, responder, message=message, reason=reason)
@@ -228,11 +228,11 @@ def tool_filter(ctx: Context) -> EventHandler:
             filtered = policy.filter_tools_payload(event.data, allowed, pins)
             await pins.flush()
         except policy.UncheckableAnswer:
-            ctx.notes["uncheckable_events_dropped"] = ctx.notes.get("uncheckable_events_dropped", 0) + 1
+            ctx.notes.uncheckable_events_dropped = (ctx.notes.uncheckable_events_dropped or 0) + 1
             return b""
         if filtered is None:
             return event.raw
-        ctx.notes["tools_filtered"] = True
+        ctx.notes.tools_filtered = True
         return serialize(data=filtered.decode(), event=event.event, event_id=event.id)
 
     return on_event
@@ -256,17 +256,10 @@ async def relay(
         await responder.start_stream(upstream.status_code, headers)
         await pump_sse(upstream, responder, tool_filter(ctx), awaits_answer=ctx.incoming.method == "POST")
     else:
-        assert ctx.admission is not None
         body = await read_bounded(upstream, limit=MAX_EVENT_BYTES)
-        allowed = ctx.admission.token.scope.servers.get(ctx.admission.server.name)
-        pins = tool_pins.PinFilter(ctx.admission.server)
-        try:
-            filtered = policy.filter_tools_payload(body, allowed, pins)
-        except policy.UncheckableAnswer as exc:
-            raise UpstreamUnavailable(str(exc)) from exc
-        await pins.flush()
+        filtered = await filter_tools_answer(ctx, body)
         if filtered is not None:
-            ctx.notes["tools_filtered"] = True
+            ctx.notes.tools_filtered = True
         await responder.start(upstream.status_code, headers)
         await responder.body(filtered if filtered is not None else body)
     await responder.finish()

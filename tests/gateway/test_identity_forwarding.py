@@ -21,7 +21,7 @@ from tests.gateway.audit_wait import wait_for_event
 from tests.gateway.drivers import INIT, MCP_HEADERS, call, initialize, sdk_sse_client, sse_result
 from tests.support.fixtures import _run_upstream
 from tokens.models import IDENTITY_ASSERTION_TYP
-from tokens.services import prune_signing_keys, rotate_signing_key
+from tokens.signing_keys import prune_signing_keys, rotate_signing_key
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tokens import crypto
-from tokens.services import get_active_signing_key
+from tokens.signing_keys import get_active_signing_key
 
 
 @pytest.fixture

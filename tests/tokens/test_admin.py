@@ -7,7 +7,7 @@ import pytest
 from tests.factories import StaffUserFactory
 from tokens import crypto
 from tokens.models import SigningKey
-from tokens.services import get_active_signing_key
+from tokens.signing_keys import get_active_signing_key
 from upstreams.services import create_server
 
 

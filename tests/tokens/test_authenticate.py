@@ -24,7 +24,8 @@ from tokens.exceptions import (
     TokenUnknown,
 )
 from tokens.models import Token
-from tokens.services import authenticate_token, get_active_signing_key
+from tokens.services import authenticate_token
+from tokens.signing_keys import get_active_signing_key
 
 
 @pytest.fixture

@@ -16,13 +16,8 @@ from core.secrets_mask import mask_secrets
 from tokens import assertions, crypto
 from tokens.exceptions import IdentityAssertionPresented
 from tokens.models import IDENTITY_ASSERTION_TYP, RETIRED_KEY_MIN_SECONDS, SigningKey
-from tokens.services import (
-    authenticate_token,
-    get_active_signing_key,
-    prune_signing_keys,
-    revoke_token,
-    rotate_signing_key,
-)
+from tokens.services import authenticate_token, revoke_token
+from tokens.signing_keys import get_active_signing_key, prune_signing_keys, rotate_signing_key
 from upstreams.services import create_server
 from upstreams.target import UpstreamTarget, target_of
 

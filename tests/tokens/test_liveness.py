@@ -26,14 +26,8 @@ from tests.support.token_states import TOKEN_STATES, TokenState, put_in_state
 from tokens.exceptions import TokenExpired, TokenRevoked
 from tokens.models import SigningKey, Token
 from tokens.selectors import token_list
-from tokens.services import (
-    authenticate_token,
-    get_active_signing_key,
-    prune_signing_keys,
-    revoke_token,
-    rotate_signing_key,
-    rotate_token,
-)
+from tokens.services import authenticate_token, revoke_token, rotate_token
+from tokens.signing_keys import get_active_signing_key, prune_signing_keys, rotate_signing_key
 
 Liveness = Token.Liveness
 

@@ -12,13 +12,8 @@ from audit import events
 from audit.models import AuditEvent
 from tokens.exceptions import InvalidTokenRequest
 from tokens.models import SigningKey, Token
-from tokens.services import (
-    authenticate_token,
-    get_active_signing_key,
-    prune_signing_keys,
-    revoke_token,
-    rotate_signing_key,
-)
+from tokens.services import authenticate_token, revoke_token
+from tokens.signing_keys import get_active_signing_key, prune_signing_keys, rotate_signing_key
 
 
 def _retired_long_ago(key: SigningKey) -> None:

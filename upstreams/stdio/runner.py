@@ -23,15 +23,13 @@ Stopping the runner (SIGTERM, SIGINT) stops every process it started before it e
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import re
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -39,82 +37,47 @@ import anyio.to_thread
 from anyio.abc import TaskGroup
 from django.db import close_old_connections
 from mcp.server.streamable_http import StreamableHTTPServerTransport
-from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     UNSUPPORTED_PROTOCOL_VERSION,
-    ErrorData,
-    JSONRPCError,
-    JSONRPCMessage,
-    JSONRPCRequest,
-    RequestId,
 )
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from upstreams import selectors, services
-from upstreams.stdio.child import ChildGone
 from upstreams.stdio.command import RUNNER_KEY_HEADER, StdioCommand
 from upstreams.stdio.report import ServerStatus
-from upstreams.stdio.supervisor import AtCapacity, HostedServer, NotRunning, Supervisor
+from upstreams.stdio.runner_http import (
+    Receive,
+    Scope,
+    Send,
+    is_initialize,
+    json_response,
+    parsed,
+    read_body,
+    replay,
+    request_id_of,
+    rpc_error,
+)
+from upstreams.stdio.session_bridge import Session, SessionFrontend, pump, to_process
+from upstreams.stdio.supervisor import AtCapacity, HostedServer, NotRunning
 
 logger = logging.getLogger("gatehouse.stdio")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 POLL_SECONDS = 2.0
 # An unchanged state is rewritten this often (``StdioStatus`` rows older than 10 s read as "not
 # reported").
 HEARTBEAT_SECONDS = 4.0
-# How long a request waits for a (re)starting process before it is answered with an error.
-READY_WAIT_SECONDS = 15.0
 # A session nobody used for this long is ended (its process too): the gateway's own sweep
 # normally DELETEs it long before.
 SESSION_IDLE_SECONDS = 3600.0
-# Messages queued for one session before it counts as stuck and is ended (never blocks the
-# process, which other sessions may share).
-SESSION_QUEUE = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Open HTTP requests get this long to finish once the runner stops.
 SHUTDOWN_GRACE_SECONDS = 5
-# A session whose initialize failed is ended this long after the error was queued for it.
-INITIALIZE_FAILED_GRACE_SECONDS = 1.0
 
 _PATH_RE = re.compile(r"^/servers/(?P<name>[a-z0-9][a-z0-9_-]{0,63})/mcp/?$")
 _KEY_HEADER = RUNNER_KEY_HEADER.lower().encode()
-
-
-class _SessionFrontend:
-    """A session's side of the bridge: what its process sends is queued here, never blocking it."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.send, self.receive = anyio.create_memory_object_stream[SessionMessage](SESSION_QUEUE)
-
-    def deliver(self, message: JSONRPCMessage, related: RequestId | None) -> None:
-        try:
-            metadata = ServerMessageMetadata(related_request_id=related)
-            self.send.send_nowait(SessionMessage(message, metadata=metadata))
-        except anyio.WouldBlock:
-            logger.warning("stdio session stuck: ended", extra={"server": self.session.server})
-            self.session.end()
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
-
-
-@dataclass(eq=False)
-class Session:
-    id: str
-    server: str
-    transport: StreamableHTTPServerTransport
-    supervisor: Supervisor
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    frontend: _SessionFrontend | None = None
-
-    def end(self) -> None:
-        self.scope.cancel()
 
 
 class Runner:
@@ -194,28 +157,28 @@ class Runner:
             return
         path = scope["path"]
         if path == "/health":
-            await _json(send, 200, {"status": "ok"})
+            await json_response(send, 200, {"status": "ok"})
             return
         match = _PATH_RE.match(path)
         if match is None:
-            await _json(send, 404, {"error": "not_found", "detail": "Use /servers/<name>/mcp."})
+            await json_response(send, 404, {"error": "not_found", "detail": "Use /servers/<name>/mcp."})
             return
         headers = dict(scope["headers"])
         if not hmac.compare_digest(headers.get(_KEY_HEADER, b""), self._key):
             detail = f"The stdio runner wants {RUNNER_KEY_HEADER}."
-            await _json(send, 401, {"error": "unauthorized", "detail": detail})
+            await json_response(send, 401, {"error": "unauthorized", "detail": detail})
             return
         name = match["name"]
         hosted = self.hosted.get(name)
         if hosted is None:
-            await _rpc_error(send, 404, None, INVALID_REQUEST, f"No stdio server named {name!r} runs here.")
+            await rpc_error(send, 404, None, INVALID_REQUEST, f"No stdio server named {name!r} runs here.")
             return
         version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
         session_id = headers.get(b"mcp-session-id", b"").decode("latin-1")
         if version and version not in HANDSHAKE_PROTOCOL_VERSIONS:
-            body = await _read_body(receive)
-            await _rpc_error(
-                send, 400, _request_id(_parsed(body)), UNSUPPORTED_PROTOCOL_VERSION,
+            body = await read_body(receive, limit=MAX_BODY_BYTES)
+            await rpc_error(
+                send, 400, request_id_of(parsed(body)), UNSUPPORTED_PROTOCOL_VERSION,
                 "This server speaks the initialize handshake.",
                 data={"supported": list(HANDSHAKE_PROTOCOL_VERSIONS), "requested": version},
             )
@@ -224,14 +187,14 @@ class Runner:
         elif scope["method"] == "POST":
             await self._new_session(name, hosted, scope, receive, send)
         else:
-            await _rpc_error(send, 400, None, INVALID_REQUEST, "Bad Request: Missing session ID.")
+            await rpc_error(send, 400, None, INVALID_REQUEST, "Bad Request: Missing session ID.")
 
     async def _existing_session(
         self, name: str, session_id: str, scope: Scope, receive: Receive, send: Send
     ) -> None:
         session = self.sessions.get(session_id)
         if session is None or session.server != name:
-            await _rpc_error(send, 404, None, INVALID_REQUEST, "Session not found.")
+            await rpc_error(send, 404, None, INVALID_REQUEST, "Session not found.")
             return
         await session.transport.handle_request(scope, receive, send)
         if session.transport.is_terminated:
@@ -240,11 +203,11 @@ class Runner:
     async def _new_session(
         self, name: str, hosted: HostedServer, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        body = await _read_body(receive)
-        payload = _parsed(body)
-        request_id = _request_id(payload)
-        if not _is_initialize(payload):
-            await _rpc_error(send, 400, request_id, INVALID_REQUEST, "Bad Request: Missing session ID.")
+        body = await read_body(receive, limit=MAX_BODY_BYTES)
+        payload = parsed(body)
+        request_id = request_id_of(payload)
+        if not is_initialize(payload):
+            await rpc_error(send, 400, request_id, INVALID_REQUEST, "Bad Request: Missing session ID.")
             return
         headers = dict(scope["headers"])
         accept = headers.get(b"accept", b"").decode("latin-1")
@@ -253,17 +216,17 @@ class Runner:
         ):
             # Refused here, before a process slot is taken (the SDK transport would refuse it too,
             # but only after the session and its process exist).
-            await _rpc_error(send, 406, request_id, INVALID_REQUEST, "Send Content-Type: application/json "
+            await rpc_error(send, 406, request_id, INVALID_REQUEST, "Send Content-Type: application/json "
                              "and Accept: application/json, text/event-stream.")
             return
         if self.hosted.get(name) is not hosted:  # disabled or changed while the body arrived
-            await _rpc_error(send, 404, request_id, INVALID_REQUEST, f"No stdio server {name!r} runs here.")
+            await rpc_error(send, 404, request_id, INVALID_REQUEST, f"No stdio server {name!r} runs here.")
             return
         session_id = uuid.uuid4().hex
         try:
             supervisor = hosted.open(session_id)
         except (AtCapacity, NotRunning) as exc:
-            await _rpc_error(send, 503, request_id, INTERNAL_ERROR, str(exc))
+            await rpc_error(send, 503, request_id, INTERNAL_ERROR, str(exc))
             return
         transport = StreamableHTTPServerTransport(
             mcp_session_id=session_id, idle_timeout=SESSION_IDLE_SECONDS
@@ -280,27 +243,27 @@ class Runner:
             await send(message)
 
         try:
-            await transport.handle_request(scope, _replay(body), watched)
+            await transport.handle_request(scope, replay(body), watched)
         finally:
             if status[:1] != [200]:  # refused or failed: no session was established
                 session.end()
 
     async def _serve_session(self, session: Session, hosted: HostedServer, *, task_status: Any) -> None:
         """Bridge one session's messages to its process until the session ends."""
-        frontend = session.frontend = _SessionFrontend(session)
+        frontend = session.frontend = SessionFrontend(session)
         supervisor = session.supervisor
         supervisor.frontends.add(frontend)
         try:
             with session.scope:
                 async with session.transport.connect() as (read, write), anyio.create_task_group() as tg:
                     task_status.started()
-                    tg.start_soon(_pump, frontend, write)
+                    tg.start_soon(pump, frontend, write)
                     idle = session.transport.idle_scope or anyio.CancelScope()
                     # A DELETE (terminate) closes the read stream under the loop: the session's end.
                     with idle, suppress(anyio.ClosedResourceError, anyio.EndOfStream):
                         async for item in read:
                             if not isinstance(item, Exception):
-                                await _to_process(session, frontend, item.message)
+                                await to_process(session, frontend, item.message)
                     tg.cancel_scope.cancel()
         except Exception:  # one session's failure must not take the runner (and every process) down
             logger.exception("stdio session failed", extra={"server": session.server})
@@ -315,32 +278,6 @@ class Runner:
                 await hosted.close(session.id)
 
 
-async def _to_process(session: Session, frontend: _SessionFrontend, message: JSONRPCMessage) -> None:
-    try:
-        child = await session.supervisor.ready_child(timeout=READY_WAIT_SECONDS)
-        await child.send(frontend, message)
-    except (NotRunning, ChildGone) as exc:
-        if not isinstance(message, JSONRPCRequest):
-            return
-        detail = str(exc) if isinstance(exc, NotRunning) else f"The stdio server {session.server!r} exited."
-        frontend.deliver(
-            JSONRPCError(jsonrpc="2.0", id=message.id, error=ErrorData(code=INTERNAL_ERROR, message=detail)),
-            message.id,
-        )
-        if message.method == "initialize":
-            # Nothing was established: end the session (and, isolated, its process slot, which
-            # would otherwise count against max_processes) once the error is on its way.
-            await anyio.sleep(INITIALIZE_FAILED_GRACE_SECONDS)
-            session.end()
-
-
-async def _pump(frontend: _SessionFrontend, write: Any) -> None:
-    with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-        async with frontend.receive:
-            async for message in frontend.receive:
-                await write.send(message)
-
-
 def _read_configuration() -> tuple[dict[str, StdioCommand], dict[str, str]]:
     close_old_connections()
     return selectors.stdio_commands()
@@ -349,67 +286,6 @@ def _read_configuration() -> tuple[dict[str, StdioCommand], dict[str, str]]:
 def _report(reports: list[ServerStatus], broken: dict[str, str]) -> None:
     close_old_connections()
     services.record_stdio_statuses(reports=reports, broken=broken)
-
-
-# --- small HTTP helpers -------------------------------------------------------------------------
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return b""
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> MutableMapping[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    return receive
-
-
-def _parsed(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def _request_id(payload: Any) -> Any:
-    return payload.get("id") if isinstance(payload, dict) else None
-
-
-def _is_initialize(payload: Any) -> bool:
-    return isinstance(payload, dict) and payload.get("method") == "initialize" and "id" in payload
-
-
-async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _rpc_error(send: Send, status: int, request_id: Any, code: int, message: str,
-                     data: dict[str, Any] | None = None) -> None:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    await _json(send, status, {"jsonrpc": "2.0", "id": request_id, "error": error})
 
 
 # --- the process ------------------------------------------------------------------------------

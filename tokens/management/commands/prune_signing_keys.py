@@ -7,12 +7,12 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from core.cli import cli_actor
-from tokens import services
+from tokens import signing_keys
 
 
 class Command(BaseCommand):
     help = "Delete retired signing keys whose tokens have all expired, been revoked or rotated out."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        pruned = services.prune_signing_keys(actor=cli_actor())
+        pruned = signing_keys.prune_signing_keys(actor=cli_actor())
         self.stdout.write(f"Pruned {len(pruned)} retired key(s){': ' + ', '.join(pruned) if pruned else ''}.")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from core.cli import cli_actor, domain_errors
-from tokens import services
+from tokens import signing_keys
 
 
 class Command(BaseCommand):
@@ -19,5 +19,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with domain_errors():
-            key = services.rotate_signing_key(actor=cli_actor(), algorithm=options["algorithm"])
+            key = signing_keys.rotate_signing_key(actor=cli_actor(), algorithm=options["algorithm"])
         self.stdout.write(f"Active signing key is now {key.kid} ({key.algorithm}).")
