@@ -40,6 +40,11 @@ class JsonFormatter(_BaseJsonFormatter):
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        # A warning (``captureWarnings``) arrives as warnings.formatwarning's text: several lines
+        # with the source line indented (Celery's "running the worker with superuser privileges").
+        # One sentence in one line reads and greps like every other message.
+        if log_data.get("logger") == "py.warnings" and isinstance(log_data.get("message"), str):
+            log_data["message"] = " ".join(log_data["message"].split())
         # uvicorn adds its message again with terminal colour codes: noise in a JSON line.
         return {str(key): masked_value(value) for key, value in log_data.items() if key != "color_message"}
 

@@ -66,6 +66,22 @@ def test_a_line_is_one_json_object_with_time_level_logger_message(capture):
     assert line["request_id"] == 7
 
 
+def test_a_captured_warning_is_one_sentence_on_one_line():
+    """Celery's warning about running as root reaches logging (``captureWarnings``) as
+    warnings.formatwarning's text, several lines with the source line indented."""
+    import warnings
+
+    text = warnings.formatwarning(
+        "You're running the worker with superuser privileges: this is\nabsolutely not recommended!\n\n"
+        "Please specify a different user.", UserWarning, "platforms.py", 893, line="    _warn_or_raise()")
+    record = logging.LogRecord("py.warnings", logging.WARNING, "platforms.py", 893, "%s", (text,), None)
+    line = json.loads(JsonFormatter().format(record))
+    assert "\n" not in line["message"]
+    assert line["message"] == (
+        "platforms.py:893: UserWarning: You're running the worker with superuser privileges: this is "
+        "absolutely not recommended! Please specify a different user. _warn_or_raise()")
+
+
 def test_token_in_message_and_args_is_masked(capture):
     capture.logger.warning("refused %s for ?key=%s", TOKEN, "opaque-secret")
     text = capture.text()
