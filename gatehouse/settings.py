@@ -390,6 +390,9 @@ REST_FRAMEWORK = {
         "oauth_token": env.rate("GATEHOUSE_OAUTH_TOKEN_RATE", default="120/m"),
     },
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    # Per-address limits key on REMOTE_ADDR, never on a client's X-Forwarded-For (which anyone can
+    # send); behind a load balancer `serve --proxy-headers` sets REMOTE_ADDR from it.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Gatehouse API",

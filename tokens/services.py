@@ -271,6 +271,11 @@ def revoke_token(
             Connection.objects.filter(pk=token.oauth_connection_id, revoked_at__isnull=True).update(
                 revoked_at=token.revoked_at, revoke_reason="access token revoked"
             )
+            # Access tokens of earlier refreshes of the same consent end with it.
+            siblings = Token.objects.usable().filter(oauth_connection_id=token.oauth_connection_id)
+            for sibling in siblings.exclude(pk=token.pk):
+                revoke_token(token=sibling, actor=actor, reason="its OAuth connection ended",
+                             client_ip=client_ip)
         transaction.on_commit(metrics.get().revocations.inc)
         record(
             event=events.TOKEN_REVOKED,

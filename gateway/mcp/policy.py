@@ -7,6 +7,7 @@ cache hints (``ttlMs``/``cacheScope``) every list that passes the gateway is mar
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from audit import events
@@ -19,6 +20,9 @@ from tokens.scope import TokenScope
 from tokens.services import AuthenticatedToken
 from upstreams.pinning import ToolPins
 from upstreams.target import UpstreamTarget
+
+# Tool names a step-up challenge may name: nothing that could end the quoted scope value.
+_SCOPE_TOOL = re.compile(r"^[A-Za-z0-9_.\-/]{1,128}$")
 
 
 class UncheckableAnswer(Exception):
@@ -60,7 +64,9 @@ async def step_up(refusal: Refusal, *, token: AuthenticatedToken, server: str, e
 
     Only refusals reach the database here (one query), never an admitted call.
     """
-    if refusal.code != "tool_not_in_scope" or not token.via_oauth or not refusal.tool:
+    nameable = _SCOPE_TOOL.match(refusal.tool or "")
+    if refusal.code != "tool_not_in_scope" or not token.via_oauth or not nameable:
+        # A name that could not stand in the challenge's quoted scope stays a plain refusal.
         return refusal
     scope = await run_db(step_up_scope, owner_id=token.owner_id, server=server, tool=refusal.tool)
     if scope is None:

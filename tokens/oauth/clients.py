@@ -4,13 +4,17 @@ their Client ID Metadata Document, fetched within the bounds of the discovery fe
 from __future__ import annotations
 
 import hmac
-import re
+import ipaddress
+import logging
 import secrets
+import socket
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from audit import events
@@ -20,10 +24,11 @@ from tokens.oauth import validator
 from tokens.oauth.exceptions import OAuthError
 from tokens.oauth.models import OAuthClient
 
+_UNREADABLE = "The client's metadata document could not be read (the server log says why)."
+logger = logging.getLogger("gatehouse.oauth")
 # A metadata document is read again after this long.
 DOCUMENT_MAX_AGE = timedelta(minutes=10)
 _AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class RegisteredClient:
@@ -33,9 +38,12 @@ class RegisteredClient:
 
 
 def _clean_name(value: Any, fallback: str) -> str:
+    """A name shown on the consent page: no control, format (bidi, zero-width) or line-separator
+    characters, which could make one client's name read as another's."""
     if not isinstance(value, str) or not value.strip():
         return fallback
-    return _CONTROL.sub("", value).strip()[:200]
+    shown = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp"))
+    return shown.strip()[:200] or fallback
 
 
 def _checked_metadata(metadata: dict[str, Any], *, default_auth: str) -> dict[str, Any]:
@@ -117,12 +125,40 @@ def resolve_client(client_id: str) -> OAuthClient:
     return _fetch_client_document(client_id)
 
 
-def _fetch_client_document(client_id: str) -> OAuthClient:
+def _document_host_problem(client_id: str) -> str | None:
+    """Why the document's host may not be fetched: an address on a private, link-local or other
+    non-public network (loopback stays allowed, as for issuers, for clients on the same host).
+    Resolving here keeps an authorization request from reaching into the internal network."""
+    parts = urlsplit(client_id)
+    host = parts.hostname or ""
     try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return "its host does not resolve"
+    for address in addresses:
+        ip = ipaddress.ip_address(str(address).split("%")[0])
+        if not (ip.is_global or ip.is_loopback):
+            return f"its host resolves to a non-public address ({ip})"
+    return None
+
+
+def _fetch_client_document(client_id: str) -> OAuthClient:
+    failed_key = f"oauth:document-failed:{validator.digest(client_id)}"
+    # One failure answers for a minute: a slow or broken document cannot be made to tie up the
+    # server's threads again and again.
+    if cache.get(failed_key):
+        raise OAuthError("invalid_client", _UNREADABLE, status=401)
+    problem = _document_host_problem(client_id)
+    try:
+        if problem:
+            raise ProviderUnavailable(problem)
         document = fetch_json(client_id)
     except ProviderUnavailable as exc:
-        raise OAuthError("invalid_client", f"The client's metadata document could not be read: {exc}",
-                         status=401) from exc
+        cache.set(failed_key, 1, 60)
+        # The reason stays in the server log: told to the caller, it would map internal services.
+        logger.info("client metadata document refused", extra={"client_id": client_id, "reason": str(exc)})
+        raise OAuthError("invalid_client", _UNREADABLE, status=401) from exc
     if document.get("client_id") != client_id:
         raise OAuthError("invalid_client", "The client's metadata document names another client_id.",
                          status=401)

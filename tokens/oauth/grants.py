@@ -3,6 +3,7 @@ person gets without an admin; narrowing or removing one ends what no longer fits
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from django.db import transaction
 from audit import events
 from audit.services import record
 from tokens import services as token_services
-from tokens.exceptions import InvalidTokenRequest
+from tokens.exceptions import InvalidTokenRequest, InvalidTransition
 from tokens.models import Token
 from tokens.oauth import selectors, services
 from tokens.oauth.exceptions import GrantError
@@ -104,7 +105,9 @@ def enforce_ceilings(*, users: Iterable[User], actor: str) -> None:
                 )
         for token in Token.objects.usable().filter(owner=user, oauth_connection__isnull=False):
             if not ceiling.covers(token.scope):
-                token_services.revoke_token(token=token, actor=actor, reason="grant narrowed or removed")
+                # A sibling revoked a moment ago (revoke_token ends them together) is done already.
+                with contextlib.suppress(InvalidTransition):
+                    token_services.revoke_token(token=token, actor=actor, reason="grant narrowed or removed")
 
 
 

@@ -8,6 +8,7 @@ connection revokes its tokens, and a reused code or refresh token ends its conne
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from audit import events
 from audit.services import record
 from core.secrets_mask import TOKEN_PREFIX
 from tokens import services as token_services
-from tokens.exceptions import AuthenticationFailed, InvalidTokenRequest
+from tokens.exceptions import AuthenticationFailed, InvalidTokenRequest, InvalidTransition
 from tokens.models import Token
 from tokens.oauth import clients, selectors, validator
 from tokens.oauth.exceptions import OAuthError
@@ -53,11 +54,15 @@ class AuthorizationRequest:
     resource: Resource
     requested: ScopeMap | None
     scope: str
+    # False when the client left redirect_uri out (its one registered URI is used): the token
+    # request then need not repeat it (RFC 6749 §4.1.3).
+    redirect_uri_given: bool = True
 
     def as_params(self) -> dict[str, str]:
         """The request again, for the consent form to post back (checked again on POST)."""
         return {
-            "response_type": "code", "client_id": self.client.client_id, "redirect_uri": self.redirect_uri,
+            "response_type": "code", "client_id": self.client.client_id,
+            "redirect_uri": self.redirect_uri if self.redirect_uri_given else "",
             "state": self.state, "code_challenge": self.code_challenge, "code_challenge_method": "S256",
             "resource": self.resource.url, "scope": self.scope,
         }
@@ -68,6 +73,7 @@ def check_authorization_request(params: dict[str, str]) -> AuthorizationRequest:
     (redirected to the client with ``state`` and ``iss``)."""
     client = clients.resolve_client(params.get("client_id", ""))
     redirect_uri = params.get("redirect_uri", "")
+    redirect_uri_given = bool(redirect_uri)
     if not redirect_uri and len(client.redirect_uris) == 1:
         redirect_uri = client.redirect_uris[0]
     if not validator.redirect_uri_matches(client.redirect_uris, redirect_uri):
@@ -78,6 +84,9 @@ def check_authorization_request(params: dict[str, str]) -> AuthorizationRequest:
         # receive an answer it cannot match.
         raise OAuthError("invalid_request", "state is longer than 2000 characters.")
     try:
+        if len(params.get("scope", "")) > 2000:
+            # Refused, never cut: a cut scope could ask for more than the page showed.
+            raise OAuthError("invalid_scope", "scope is longer than 2000 characters.")
         if params.get("response_type") != "code":
             raise OAuthError("unsupported_response_type", "Only response_type=code is supported.")
         validator.check_code_challenge(
@@ -89,9 +98,9 @@ def check_authorization_request(params: dict[str, str]) -> AuthorizationRequest:
         raise
     scope = params.get("scope", "")
     return AuthorizationRequest(
-        client=client, redirect_uri=redirect_uri, state=state,
+        client=client, redirect_uri=redirect_uri, redirect_uri_given=redirect_uri_given, state=state,
         code_challenge=params["code_challenge"], resource=resource,
-        requested=validator.parse_scope(scope), scope=scope[:2000],
+        requested=validator.parse_scope(scope), scope=scope,
     )
 
 
@@ -138,7 +147,8 @@ def approve(
             user=user, client=request.client, resource=request.resource.url, scope=scope
         )
         AuthorizationCode.objects.create(
-            digest=validator.digest(code), connection=connection, redirect_uri=request.redirect_uri,
+            digest=validator.digest(code), connection=connection,
+            redirect_uri=request.redirect_uri if request.redirect_uri_given else "",
             code_challenge=request.code_challenge, expires_at=timezone.now() + CODE_LIFETIME,
         )
         record(event=events.OAUTH_CONSENT, actor=user.get_username(), owner=user.get_username(),
@@ -166,17 +176,24 @@ def deny(*, request: AuthorizationRequest, user: User, reason: str, client_ip: s
 @dataclass(frozen=True)
 class TokenResponse:
     access_token: str
-    refresh_token: str
+    refresh_token: str | None
     expires_in: int
     scope: str
 
     def as_json(self) -> dict[str, Any]:
-        return {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in,
-                "refresh_token": self.refresh_token, "scope": self.scope}
+        body: dict[str, Any] = {"access_token": self.access_token, "token_type": "Bearer",
+                                "expires_in": self.expires_in, "scope": self.scope}
+        if self.refresh_token:
+            body["refresh_token"] = self.refresh_token
+        return body
 
 
 def _issue(*, connection: Connection, client_ip: str | None, via: str) -> TokenResponse:
-    """An access token (within today's grants) and a fresh refresh token for ``connection``."""
+    """An access token (within today's grants) and, for a client that registered the
+    ``refresh_token`` grant, a fresh refresh token for ``connection``."""
+    if not connection.user.is_active:
+        end_connection(connection=connection, actor="oauth", reason="the person's account is inactive")
+        raise OAuthError("invalid_grant", "The person's account is inactive.")
     ceiling = selectors.ceiling_for(connection.user)
     scope = validator.intersect(
         ceiling.tools, resource=validator.parse_resource(connection.resource),
@@ -197,11 +214,13 @@ def _issue(*, connection: Connection, client_ip: str | None, via: str) -> TokenR
         )
     except InvalidTokenRequest as exc:
         raise OAuthError("invalid_grant", str(exc)) from exc
-    refresh = validator.new_secret()
-    RefreshToken.objects.create(
-        digest=validator.digest(refresh), connection=connection,
-        expires_at=timezone.now() + REFRESH_TOKEN_LIFETIME,
-    )
+    refresh = None
+    if "refresh_token" in client.metadata.get("grant_types", ["authorization_code"]):
+        refresh = validator.new_secret()
+        RefreshToken.objects.create(
+            digest=validator.digest(refresh), connection=connection,
+            expires_at=timezone.now() + REFRESH_TOKEN_LIFETIME,
+        )
     return TokenResponse(access_token=issued.secret, refresh_token=refresh,
                          expires_in=int(ttl.total_seconds()), scope=validator.scope_string(scope))
 
@@ -228,8 +247,10 @@ def exchange_code(
         raise OAuthError("invalid_grant", "The code was already used; what it gave is revoked.")
     if row.expires_at <= now:
         raise OAuthError("invalid_grant", "The code has expired.")
-    if redirect_uri != row.redirect_uri:
+    if row.redirect_uri and redirect_uri != row.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request's.")
+    if not row.redirect_uri and redirect_uri and redirect_uri not in connection.client.redirect_uris:
+        raise OAuthError("invalid_grant", "redirect_uri is not registered for this client.")
     if not validator.pkce_verifies(code_verifier, row.code_challenge):
         raise OAuthError("invalid_grant", "The PKCE code_verifier does not match the challenge.")
     if resource and validator.parse_resource(resource).url != connection.resource:
@@ -275,8 +296,10 @@ def end_connection(*, connection: Connection, actor: str, reason: str, client_ip
         ended = Connection.objects.filter(pk=connection.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now(), revoke_reason=reason[:200]
         )
+        # Revoking one ends its siblings too (tokens.services.revoke_token): the rest may be done.
         for token in Token.objects.usable().filter(oauth_connection=connection):
-            token_services.revoke_token(token=token, actor=actor, reason=reason, client_ip=client_ip)
+            with contextlib.suppress(InvalidTransition):
+                token_services.revoke_token(token=token, actor=actor, reason=reason, client_ip=client_ip)
         if ended:
             record(event=events.OAUTH_DISCONNECTED, actor=actor, owner=connection.user.get_username(),
                    client_ip=client_ip,

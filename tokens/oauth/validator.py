@@ -64,6 +64,8 @@ def redirect_uri_problem(uri: str) -> str | None:
     """
     if not isinstance(uri, str) or not uri or len(uri) > 2000 or any(ord(c) < 0x21 for c in uri):
         return "a redirect URI must be a non-empty URL without spaces"
+    if "\\" in uri:
+        return "a redirect URI must not contain a backslash (browsers read it as a slash)"
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -87,7 +89,13 @@ def redirect_uri_problem(uri: str) -> str | None:
 
 
 def redirect_uri_matches(registered: list[str], given: str) -> bool:
-    """Exact match, except that a loopback http URI matches on any port (RFC 8252 §7.3)."""
+    """Exact match, except that a loopback http URI matches on any port (RFC 8252 §7.3).
+
+    A URI registration would refuse never matches, nor one with a backslash or credentials: a
+    browser reads ``http://evil\\@127.0.0.1/cb`` as a link to ``evil``.
+    """
+    if redirect_uri_problem(given):
+        return False
     if given in registered:
         return True
     try:
@@ -95,7 +103,11 @@ def redirect_uri_matches(registered: list[str], given: str) -> bool:
         port_free = parts._replace(netloc=parts.hostname or "")
     except ValueError:
         return False
-    if parts.scheme != "http" or not is_loopback_host(parts.hostname):
+    if parts.scheme != "http" or not is_loopback_host(parts.hostname) or parts.username:
+        return False
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
         return False
     for uri in registered:
         try:

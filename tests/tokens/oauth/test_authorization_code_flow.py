@@ -516,6 +516,7 @@ def test_confidential_client_must_authenticate_at_the_token_endpoint(granted):
         "https://good.example/cb#frag",
         "vbscript:msgbox",
         "https://user:pw@good.example/cb",
+        "http://evil.example\\@127.0.0.1/cb",
     ],
 )
 def test_registration_refuses_dangerous_redirect_uris(db, uri):
@@ -554,11 +555,17 @@ def test_registration_is_rate_limited_per_address(db, settings):
             "oauth_register": "2/h",
         },
     }
+    # A made-up X-Forwarded-For is no new address: the limit keys on the socket's.
     statuses = [
         Client()
-        .post("/oauth/register", json.dumps({"redirect_uris": [REDIRECT]}), content_type="application/json")
+        .post(
+            "/oauth/register",
+            json.dumps({"redirect_uris": [REDIRECT]}),
+            content_type="application/json",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        )
         .status_code
-        for _ in range(3)
+        for n in range(3)
     ]
     assert statuses == [201, 201, 429]
 
@@ -605,3 +612,79 @@ def test_leaving_a_group_revokes_what_its_grant_gave(person):
     person.groups.remove(group)
     with pytest.raises(TokenRevoked):
         authenticate_token(raw_token=first["access_token"])
+
+
+@pytest.mark.parametrize(
+    "redirect_uri", ["http://evil.example\\@127.0.0.1:33418/callback", "http://x@127.0.0.1:33418/callback"]
+)
+def test_a_loopback_lookalike_with_credentials_or_a_backslash_never_matches(granted, redirect_uri):
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    browser = Client()
+    browser.force_login(granted)
+    answer = browser.get(
+        "/oauth/authorize", authorize_params(client_id, challenge, redirect_uri=redirect_uri)
+    )
+    assert answer.status_code == 400 and "Location" not in answer
+    assert "evil.example" not in answer.content.decode()
+
+
+def test_an_oversize_scope_is_refused_never_truncated(granted):
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    browser = Client()
+    browser.force_login(granted)
+    answer = browser.get(
+        "/oauth/authorize", authorize_params(client_id, challenge, scope="x" * 1995 + " mcp:demo")
+    )
+    assert answer.status_code == 302
+    assert query_of(answer["Location"])["error"] == "invalid_scope"
+
+
+def test_a_redirect_uri_left_out_at_authorize_need_not_be_repeated(granted):
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    browser = Client()
+    browser.force_login(granted)
+    params = authorize_params(client_id, challenge, redirect_uri=None)
+    location = consent(browser, params)["Location"]
+    assert location.startswith(REDIRECT)
+    status, body = token_request(
+        grant_type="authorization_code",
+        client_id=client_id,
+        code=query_of(location)["code"],
+        code_verifier=verifier,
+    )
+    assert status == 200, body
+
+
+def test_a_client_that_did_not_register_refresh_gets_no_refresh_token(granted):
+    client_id = register(grant_types=["authorization_code"])["client_id"]
+    verifier, challenge = pkce()
+    browser = Client()
+    browser.force_login(granted)
+    code = query_of(consent(browser, authorize_params(client_id, challenge))["Location"])["code"]
+    status, body = exchange(client_id, verifier, code)
+    assert status == 200 and "refresh_token" not in body
+
+
+def test_revoking_one_oauth_token_ends_the_others_of_its_consent(connected):
+    client_id, verifier, code = connected
+    _, first = exchange(client_id, verifier, code)
+    _, second = token_request(
+        grant_type="refresh_token", client_id=client_id, refresh_token=first["refresh_token"]
+    )
+    call_command("revoke_token", authenticate_token(raw_token=second["access_token"]).jti)
+    with pytest.raises(TokenRevoked):
+        authenticate_token(raw_token=first["access_token"])
+
+
+def test_an_inactive_person_gets_no_new_token(connected, person):
+    client_id, verifier, code = connected
+    _, first = exchange(client_id, verifier, code)
+    person.is_active = False
+    person.save()
+    status, body = token_request(
+        grant_type="refresh_token", client_id=client_id, refresh_token=first["refresh_token"]
+    )
+    assert (status, body["error"]) == (400, "invalid_grant")

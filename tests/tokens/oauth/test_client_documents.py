@@ -4,6 +4,7 @@ discovery fetcher's bounds; a document that lies, is too big or too slow is refu
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,15 +137,23 @@ def test_a_redirect_the_document_does_not_list_is_never_redirected_to(documents,
     assert page.status_code == 400 and "Location" not in page
 
 
-def test_an_oversize_document_is_refused(documents, browser):
+def refusal_reason(caplog) -> str:
+    """Why the fetch was refused: in the server log only, never told to the caller."""
+    return " ".join(getattr(r, "reason", "") for r in caplog.records if r.name == "gatehouse.oauth")
+
+
+def test_an_oversize_document_is_refused(documents, browser, caplog):
     url = documents.serve("/big.json", {})
     documents.serve("/big.json", document(url, client_name="x" * 300_000))
     _, challenge = pkce()
-    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
-    assert page.status_code == 401 and "more than" in page.content.decode()
+    with caplog.at_level(logging.INFO, logger="gatehouse.oauth"):
+        page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    html = page.content.decode()
+    assert page.status_code == 401 and "metadata document could not be read" in html
+    assert "more than" in refusal_reason(caplog) and "more than" not in html
 
 
-def test_a_document_that_drips_is_cut_off(documents, browser, monkeypatch):
+def test_a_document_that_drips_is_cut_off(documents, browser, monkeypatch, caplog):
     # Each byte comes quickly, the whole never does: the fetch is cut off after twice the per-read
     # timeout, here 0.5 s instead of 10 s.
     monkeypatch.setattr(oidc_discovery, "FETCH_TIMEOUT_SECONDS", 0.25)
@@ -152,9 +161,22 @@ def test_a_document_that_drips_is_cut_off(documents, browser, monkeypatch):
     documents.serve("/slow.json", document(url), delay=0.05)
     _, challenge = pkce()
     started = time.monotonic()
-    page = browser.get("/oauth/authorize", authorize_params(url, challenge))
-    assert page.status_code == 401 and "took too long" in page.content.decode()
+    with caplog.at_level(logging.INFO, logger="gatehouse.oauth"):
+        page = browser.get("/oauth/authorize", authorize_params(url, challenge))
+    assert page.status_code == 401 and "took too long" in refusal_reason(caplog)
     assert time.monotonic() - started < 5
+    # A second try within the minute is answered from the failure cache, without fetching.
+    started = time.monotonic()
+    assert browser.get("/oauth/authorize", authorize_params(url, challenge)).status_code == 401
+    assert time.monotonic() - started < 0.2
+
+
+def test_a_document_on_a_private_network_address_is_never_fetched(browser, caplog):
+    _, challenge = pkce()
+    with caplog.at_level(logging.INFO, logger="gatehouse.oauth"):
+        page = browser.get("/oauth/authorize", authorize_params("https://10.0.0.7/client.json", challenge))
+    assert page.status_code == 401 and "10.0.0.7" not in page.content.decode().split("<main>")[-1]
+    assert "non-public address" in refusal_reason(caplog)
 
 
 def test_a_plain_http_document_on_another_host_is_not_a_client_id(browser):
