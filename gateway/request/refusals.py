@@ -94,6 +94,14 @@ def resource_metadata_url(resource_path: str = "") -> str:
     )
 
 
+def bearer_challenge(resource_path: str, **params: str) -> list[tuple[bytes, bytes]]:
+    """The RFC 6750 ``WWW-Authenticate`` header: the resource metadata of the endpoint called
+    (RFC 9728), then the given parameters (empty ones left out)."""
+    parts = [f'resource_metadata="{resource_metadata_url(resource_path)}"']
+    parts += [f'{name}="{value}"' for name, value in params.items() if value]
+    return [(b"www-authenticate", ("Bearer " + ", ".join(parts)).encode())]
+
+
 class Unauthorized(Refusal):
     status = 401
     code = "invalid_token"
@@ -111,10 +119,7 @@ class Unauthorized(Refusal):
 
     def at(self, resource_path: str) -> Unauthorized:
         """Name the resource metadata of the endpoint the client called (``/mcp/demo/``)."""
-        challenge = f'Bearer resource_metadata="{resource_metadata_url(resource_path)}"'
-        if self.presented:
-            challenge += ', error="invalid_token"'
-        self.headers = [(b"www-authenticate", challenge.encode())]
+        self.headers = bearer_challenge(resource_path, error="invalid_token" if self.presented else "")
         return self
 
 
@@ -126,11 +131,8 @@ class InsufficientScope(Refusal):
     code = "insufficient_scope"
 
     def __init__(self, detail: str = "", *, scope: str = "", resource_path: str = "", **kwargs: Any) -> None:
-        challenge = 'Bearer error="insufficient_scope"'
-        if scope:
-            challenge += f', scope="{scope}"'
-        challenge += f', resource_metadata="{resource_metadata_url(resource_path)}"'
-        super().__init__(detail, headers=[(b"www-authenticate", challenge.encode())], **kwargs)
+        headers = bearer_challenge(resource_path, error="insufficient_scope", scope=scope)
+        super().__init__(detail, headers=headers, **kwargs)
 
 
 class OriginNotAllowed(Refusal):
