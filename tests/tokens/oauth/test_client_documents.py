@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from core import oidc_discovery
 from tests.factories import UpstreamServerFactory, UserFactory
 from tests.support.serving import serving_thread
-from tests.tokens.oauth.test_authorization_code_flow import REDIRECT, authorize_params, pkce, query_of
+from tests.tokens.oauth.flow.steps import REDIRECT, authorize_params, pkce, query_of
 from tokens.oauth import grants
 from tokens.oauth.models import OAuthClient
 
