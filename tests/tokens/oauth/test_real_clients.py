@@ -2,7 +2,7 @@
 signs in and consents in Chromium: the official Python SDK (``OAuthClientProvider``, by Dynamic
 Client Registration and by a Client ID Metadata Document served over https with a test CA) and
 ``mcp-remote`` from npm. A denied consent and a person without a grant leave the client without
-access. Protocol-level hostile cases are in test_authorization_code_flow.py.
+access. Protocol-level hostile cases are in flow/ (one file per endpoint or feature).
 
 The flows live in ``tests.support.oauth_clients``; a failure message carries the whole outcome
 (authorization URL, what the browser saw, what the client got) and the server log.
