@@ -17,9 +17,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 SNIPPET_TITLES = [
     "1. supergateway, token in a header (recommended)",
     "2. supergateway, token in the URL",
-    "3. Claude Desktop (claude_desktop_config.json)",
-    "4. Claude Code",
-    "5. curl: initialize",
+    "3. mcp-remote, token in a header",
+    "4. Claude Desktop (claude_desktop_config.json)",
+    "5. Claude Code",
+    "6. curl: initialize",
 ]
 
 
