@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -73,10 +74,16 @@ def _error(exc: OAuthError, *, extra: dict[str, str] | None = None) -> JsonRespo
                         headers=headers)
 
 
-def _json_endpoint(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[HttpRequest], HttpResponse]:
-    """POST only (OPTIONS answers the CORS preflight); ``OAuthError`` becomes its JSON body;
-    the per-address rate limit of the endpoint applies."""
+_View = Callable[[HttpRequest], JsonResponse]
 
+
+def _json_endpoint(*, rate: str) -> Callable[[_View], Callable[[HttpRequest], HttpResponse]]:
+    """POST only (OPTIONS answers the CORS preflight); ``OAuthError`` becomes its JSON body;
+    the per-address limit ``rate`` (a ``DEFAULT_THROTTLE_RATES`` name) applies."""
+    return functools.partial(_json_view, rate=rate)
+
+
+def _json_view(view: _View, *, rate: str) -> Callable[[HttpRequest], HttpResponse]:
     @csrf_exempt
     @never_cache
     def wrapper(request: HttpRequest) -> HttpResponse:
@@ -86,7 +93,7 @@ def _json_endpoint(view: Callable[[HttpRequest], JsonResponse]) -> Callable[[Htt
             response = _error(OAuthError("invalid_request", "Use POST.", status=405))
             response["Allow"] = "POST, OPTIONS"
             return response
-        throttle = _AddressThrottle("oauth_register" if view.__name__ == "register" else "oauth_token")
+        throttle = _AddressThrottle(rate)
         if not throttle.allow_request(request, None):  # type: ignore[arg-type]
             wait = max(1, math.ceil(throttle.wait() or 1))
             return _error(OAuthError("slow_down", f"Too many requests from this address; retry in {wait} s.",
@@ -159,7 +166,7 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
 # --- JSON endpoints --------------------------------------------------------------------------
 
 
-@_json_endpoint
+@_json_endpoint(rate="oauth_token")
 def token(request: HttpRequest) -> JsonResponse:
     params = _form(request)
     client_id, secret = _client_credentials(request, params)
@@ -179,7 +186,7 @@ def token(request: HttpRequest) -> JsonResponse:
     return JsonResponse(issued.as_json())
 
 
-@_json_endpoint
+@_json_endpoint(rate="oauth_register")
 def register(request: HttpRequest) -> JsonResponse:
     if settings.OAUTH_REGISTRATION != "on":
         raise OAuthError("access_denied", "Dynamic client registration is closed here; ask an administrator "
@@ -209,7 +216,7 @@ def register(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=201)
 
 
-@_json_endpoint
+@_json_endpoint(rate="oauth_token")
 def revoke(request: HttpRequest) -> JsonResponse:
     params = _form(request)
     client_id, secret = _client_credentials(request, params)
