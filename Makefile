@@ -10,15 +10,24 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install run test test-fast test-integration lint browser test-clients bench
 
-# uv, when it is on PATH, installs the same hash-checked lock several times faster than pip.
-$(VENV)/.installed: requirements.lock
+# uv installs the hash-checked lock several times faster than pip: the one on PATH, else one
+# installed into the virtualenv first from requirements-bootstrap.lock (one wheel, hash-checked).
+# UV=pip forces pip for everything.
+UV ?= $(shell command -v uv 2>/dev/null)
+$(VENV)/.installed: requirements.lock requirements-bootstrap.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	@if command -v uv >/dev/null 2>&1; then \
-	  echo "uv pip install --require-hashes --no-deps -r requirements.lock"; \
-	  uv pip install --quiet --python $(PY) --require-hashes --no-deps -r requirements.lock; \
-	else \
-	  echo "$(PY) -m pip install --require-hashes --no-deps -r requirements.lock (uv would be faster)"; \
+	@uv="$(UV)"; \
+	  if [ -z "$$uv" ]; then \
+	    echo "pip install uv (requirements-bootstrap.lock)"; \
+	    $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+	      -r requirements-bootstrap.lock && uv=$(VENV)/bin/uv || uv=pip; \
+	  fi; \
+	if [ "$$uv" = pip ]; then \
+	  echo "$(PY) -m pip install --require-hashes --no-deps -r requirements.lock"; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock; \
+	else \
+	  echo "uv pip install --require-hashes --no-deps -r requirements.lock"; \
+	  "$$uv" pip install --quiet --compile-bytecode --python $(PY) --require-hashes --no-deps -r requirements.lock; \
 	fi
 	@touch $@
 
@@ -79,10 +88,18 @@ TIER_MARKERS_fast := not integration and not e2e
 TIER_MARKERS_integration := integration or e2e
 TIER_MARKERS_backend := (integration or e2e) and not own_environment
 TIER_MARKERS := $(TIER_MARKERS_$(TIER))
+# pytest-xdist workers: one per core for the in-process tier (it is CPU-bound); one more than the
+# cores for the tiers that start processes, which spend much of their time waiting on them.
+# WORKERS=0 runs everything in the pytest process (for pdb or print debugging).
+# Bytecode caching stays on for tests even where the environment turns it off: every worker and
+# every server a test starts would otherwise compile the project (and re-rewrite the test
+# modules' asserts) from source again.
+CORES := $(shell nproc 2>/dev/null || echo 2)
+WORKERS ?= $(if $(filter fast,$(TIER)),$(CORES),$(shell expr $(CORES) + 1))
 test: install $(if $(filter fast,$(TIER)),,browser test-clients)
 	@case "$(TIER)" in all|fast|integration|backend) ;; \
 	  *) echo "make test: TIER must be all, fast, integration or backend" >&2; exit 2;; esac
-	@$(PY) -m pytest $(if $(TIER_MARKERS),-m "$(TIER_MARKERS)") $(PYTEST_ARGS); status=$$?; \
+	@env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(WORKERS) $(if $(TIER_MARKERS),-m "$(TIER_MARKERS)") $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "make test: FAILED, no tests ran" >&2; fi; exit $$status
 
 # The in-process tier: run it first and after every change (about a minute).

@@ -278,7 +278,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "cwd": server.cwd,
             "isolation": server.isolation,
             "max_processes": server.max_processes,
-            "state": status.state if status else "not reported",
+            "state": summary.stdio_state,
             "processes": status.processes if status else 0,
             "last_error": status.last_error if status else "",
         }

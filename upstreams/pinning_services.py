@@ -13,8 +13,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from mcp.types import Tool
-from pydantic import ValidationError
 
 from audit import events
 from audit.services import record
@@ -53,6 +51,11 @@ def current_definitions(*, server: UpstreamServer) -> dict[str, dict[str, Any]]:
 
 def _as_sdk_reads(definition: Mapping[str, Any]) -> dict[str, Any] | None:
     """``definition`` as the SDK client reads it (it drops fields it does not know)."""
+    # Imported here: the SDK's types cost about a second of start-up in every process (web,
+    # worker, every command), and only an approval needs them.
+    from mcp.types import Tool
+    from pydantic import ValidationError
+
     try:
         tool = Tool.model_validate(dict(definition))
     except ValidationError:

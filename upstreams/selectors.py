@@ -54,6 +54,13 @@ class ServerSummary:
     stdio_awaited: bool = False
 
     @property
+    def stdio_state(self) -> str:
+        """The state to show: the runner's report, "starting" while awaited, else "not reported"."""
+        if self.stdio is not None:
+            return self.stdio.state
+        return "starting" if self.stdio_awaited else "not reported"
+
+    @property
     def stdio_settling(self) -> bool:
         """Whether the runner's state for it should change by itself soon (the page refreshes)."""
         if not self.server.is_stdio or not self.server.enabled:

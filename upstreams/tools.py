@@ -13,16 +13,18 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
 from django.core.cache import cache
-from mcp import Client
 
 from upstreams.models import UpstreamServer
 from upstreams.pinning import definition_of
 from upstreams.target import UpstreamTarget, target_of
+
+if TYPE_CHECKING:  # the SDK costs about a second of start-up; transports import it when used
+    from mcp import Client
 
 logger = logging.getLogger("gatehouse.tokens")
 

@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.support.run_environment import worker_redis_url
+
+DEFAULT_REDIS_URL = worker_redis_url("redis://127.0.0.1:6379/0")
 
 
 def redis_url() -> str:

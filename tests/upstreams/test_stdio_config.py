@@ -6,9 +6,11 @@ No runner here: these check what is stored, audited, shown and refused.
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from audit import events
 from audit.models import AuditEvent
@@ -151,10 +153,6 @@ def _stdio_server(name: str = "files"):
 
 
 def test_a_stdio_server_no_runner_reports_for_long_says_so_and_stops_refreshing(staff_client):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     server = _stdio_server()
     UpstreamServer.objects.filter(pk=server.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     page = staff_client.get("/console/servers/files/").content.decode()
@@ -164,8 +162,6 @@ def test_a_stdio_server_no_runner_reports_for_long_says_so_and_stops_refreshing(
 
 
 def test_the_tools_box_shows_the_runners_state_and_the_last_error_line(staff_client):
-    from django.utils import timezone
-
     from upstreams.models import StdioStatus
 
     server = _stdio_server()
@@ -192,8 +188,11 @@ def test_the_api_lists_a_stdio_server_with_environment_names_only(staff_client):
     body = staff_client.get("/api/v1/servers/svc/").json()
     assert body["transport"] == "stdio" and body["upstream_url"] is None
     assert body["mcp_url"].endswith("/mcp/svc/")
-    assert body["stdio"]["env_names"] == ["API_KEY"] and body["stdio"]["state"] == "not reported"
+    # Just added: the runner picks it up within seconds, so "starting", as on its console page.
+    assert body["stdio"]["env_names"] == ["API_KEY"] and body["stdio"]["state"] == "starting"
     assert SECRET not in repr(body)
+    UpstreamServer.objects.filter(name="svc").update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert staff_client.get("/api/v1/servers/svc/").json()["stdio"]["state"] == "not reported"
 
 
 def _fieldset(page: str, kind: str) -> str:
