@@ -1,6 +1,13 @@
 """Screenshots for the README: the dashboard and a token page after "Test this token".
 
-    .venv/bin/python docs/screenshots.py        # writes docs/dashboard.png and docs/token-page.png
+    .venv/bin/python docs/screenshots.py              # writes docs/dashboard.png, docs/token-page.png
+    .venv/bin/python docs/screenshots.py --out DIR    # the same pictures into DIR
+
+Beside the pictures it writes ``screenshots.json``: per picture, the console's navigation and the
+page's headings as Chromium saw them. CI runs this script (tests/e2e/test_screenshots.py) and
+compares that record with the committed ``docs/screenshots.json``, so a console change that
+would make the README's pictures stale (a new page in the navigation, a renamed section) fails
+until the pictures are taken again.
 
 Everything runs from a throwaway data dir: migrate, 20,000 seeded audit events over two days,
 a real SDK upstream (tests.support.upstream), Gatehouse via ``manage.py serve``, a few real MCP
@@ -10,7 +17,10 @@ calls through the gateway (so there are live sessions and fresh traffic), then h
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -49,7 +59,12 @@ print(shown.token.pk, shown.secret)
 """
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs", help="where the pictures go")
+    parser.add_argument("--events", type=int, default=20000, help="audit events to seed")
+    options = parser.parse_args(argv)
+    options.out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(tempfile.mkdtemp(prefix="gatehouse-shots-"))
     env = {**os.environ, "GATEHOUSE_DATA_DIR": str(data_dir),
            "GATEHOUSE_SECRET_KEY": secrets.token_urlsafe(40), "PYTHONUNBUFFERED": "1"}
@@ -68,7 +83,7 @@ def main() -> None:
     try:
         manage("prepare_data_dir")
         manage("migrate", "--noinput")
-        manage("seed_audit", "20000", "--days", "2")
+        manage("seed_audit", str(options.events), "--days", "2")
         setup = SETUP.format(password=PASSWORD, upstream=upstream)
         token_id, secret = manage("shell", stdin=setup).split()[-2:]
         upstream_args = [sys.executable, "-m", "tests.support.upstream", "--port", str(upstream_port)]
@@ -77,7 +92,7 @@ def main() -> None:
                      log_path=data_dir / "upstream.log"), \
              running(serve_args, env=env, ready_url=f"{base}/health", log_path=data_dir / "serve.log"):
             _traffic(f"{base}/mcp/notes/", secret)
-            _pictures(base, int(token_id), secret)
+            _pictures(base, int(token_id), secret, options.out)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -98,7 +113,7 @@ def _traffic(url: str, secret: str) -> None:
                                                "params": {"name": tool, "arguments": arguments}})
 
 
-def _pictures(base: str, token_id: int, secret: str) -> None:
+def _pictures(base: str, token_id: int, secret: str, out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -112,13 +127,26 @@ def _pictures(base: str, token_id: int, secret: str) -> None:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/console/")
-        page.screenshot(path=str(REPO / "docs" / "dashboard.png"), full_page=True)
+        shown = {"dashboard.png": _what_it_shows(page)}
+        page.screenshot(path=str(out / "dashboard.png"), full_page=True)
         page.goto(f"/console/tokens/{token_id}/")
         page.get_by_label("Token", exact=True).fill(secret)
         page.get_by_role("button", name="Test this token").click()
         page.wait_for_selector("table[aria-label='What this token can see']")
-        page.screenshot(path=str(REPO / "docs" / "token-page.png"), full_page=True)
+        shown["token-page.png"] = _what_it_shows(page)
+        page.screenshot(path=str(out / "token-page.png"), full_page=True)
         browser.close()
+    (out / "screenshots.json").write_text(json.dumps(shown, indent=2) + "\n")
+
+
+def _what_it_shows(page) -> dict[str, list[str]]:  # noqa: ANN001 (playwright's Page, imported late)
+    """The navigation's links and the page's headings: what makes a picture stale when it changes."""
+    return {
+        "navigation": [text.strip() for text in page.locator("nav[aria-label='Main'] a").all_inner_texts()],
+        # A token's display prefix is random: the record keeps the shape, not the value.
+        "headings": [re.sub(r"gth_\w+", "gth_…", text.strip())
+                     for text in page.locator("main h1, main h2").all_inner_texts()],
+    }
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from tests.factories import StaffUserFactory, UpstreamServerFactory
 from tokens.api_keys import create_api_key
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLES_PER_OPERATION = 25
 KEYS = 6

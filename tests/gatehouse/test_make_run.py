@@ -23,7 +23,7 @@ from tests.gatehouse.subprocesses import embedded_env
 from tests.gatehouse.test_secrets_mask import fake_token
 from tests.support.processes import REPO_ROOT, free_port, wait_for_http
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SIGNATURE = "MakeRunSignatureMakeRunSignatureMakeRunSig0001"
 TOKEN = fake_token(jti="makerunjti01", signature=SIGNATURE)

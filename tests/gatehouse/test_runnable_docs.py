@@ -87,6 +87,7 @@ def test_the_makefile_writes_a_gatehouse_command_that_works_from_any_directory(c
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npx") is None, reason="the first steps' example server needs npx")
 @pytest.mark.parametrize("page", pages_with_runnable_blocks(), ids=lambda page: page.name)
 def test_every_runnable_block_runs_as_written(page, clone, tmp_path):
