@@ -38,11 +38,14 @@ from core.models import Change
 
 logger = logging.getLogger("gatehouse.changes")
 
-# What can change. ``key`` is the token's jti, the server's name, the session's id; "" = all.
+# What can change. ``key`` is the token's jti, the server's name, the session's id, the account's
+# ``USER_ID:SERVER_ID``; "" = all.
 TOKEN = "token"
 SERVER = "server"
 SESSION = "session"
-KINDS = frozenset({TOKEN, SERVER, SESSION})
+# A person's connected account for a server (key ``USER_ID:SERVER_ID``, ``upstreams.accounts``).
+ACCOUNT = "account"
+KINDS = frozenset({TOKEN, SERVER, SESSION, ACCOUNT})
 ALL = ""
 
 MAX_KEYS = 100

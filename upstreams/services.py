@@ -25,6 +25,7 @@ from upstreams.models import DEFAULT_IDENTITY_HEADER, StdioStatus, UpstreamServe
 from upstreams.stdio.command import DEFAULT_MAX_PROCESSES, check_stdio_settings, parse_command
 from upstreams.stdio.report import ServerStatus
 from upstreams.url import redacted_url, validate_upstream_url
+from upstreams.user_credentials import UserCredentialSettings
 
 _SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -71,6 +72,7 @@ def create_server(
     client_ip: str | None = None,
     pin_tools: bool = False,
     stdio: StdioSettings | None = None,
+    user_credential: UserCredentialSettings | None = None,
 ) -> UpstreamServer:
     """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited.
 
@@ -79,6 +81,7 @@ def create_server(
     ``pin_tools``: its tools are listed and callable only once approved (``upstreams.pinning``).
     ``stdio``: what the runner starts for a stdio server (``transport="stdio"``, no URL); its
     environment values are encrypted like header values and only their names are audited.
+    ``user_credential``: each caller brings their own credential (``upstreams.user_credentials``).
     """
     name, url, description = name.strip(), url.strip(), description.strip()
     _check_server_fields(name=name, url=url, transport=transport, description=description)
@@ -87,6 +90,11 @@ def create_server(
     identity_header = validate_identity_header(
         identity_header, forward_identity=forward_identity, configured=clean
     )
+    personal = (user_credential or UserCredentialSettings()).checked(
+        static_headers=clean, identity_header=identity_header if forward_identity else None
+    )
+    if personal.kind is not None and transports.get(transport).hosted:
+        raise InvalidServerConfig("A stdio server gets no HTTP headers, so no personal credential either.")
     with transaction.atomic():
         if UpstreamServer.objects.filter(name=name).exists():
             raise InvalidServerConfig(f"A server named {name!r} already exists.")
@@ -100,6 +108,7 @@ def create_server(
             identity_header=identity_header,
             pin_tools=pin_tools,
             **stdio.fields(),
+            **personal.fields(),
         )
         record(
             event=events.SERVER_CREATED,
@@ -115,6 +124,7 @@ def create_server(
                 "enabled": True,
                 "pin_tools": pin_tools,
                 **stdio.audited(hosted=transports.get(transport).hosted),
+                **personal.audited(),
             },
         )
     return server
