@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.permissions import can_manage, console_admin_required, console_reader_required
 from upstreams import pinning_services, selectors, services, transports
+from upstreams.accounts import selectors as account_selectors
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.forms import ServerCreateForm, ServerEditForm
 from upstreams.models import ToolChange, UpstreamServer
@@ -58,6 +59,7 @@ def server_detail(request: HttpRequest, name: str) -> HttpResponse:
             "can_manage": can_manage(request.user),
             "tool_rows": _tool_rows(server, listing.tools),
             "pending_changes": list(selectors.pending_tool_changes(server=server)),
+            "connections": account_selectors.connections(server=server) if server.user_credential else [],
         },
     )
 
@@ -116,6 +118,7 @@ def server_add(request: HttpRequest) -> HttpResponse:
                     command=data["command"], env=data["env"], cwd=data["cwd"], isolation=data["isolation"],
                     max_processes=data["max_processes"],
                 ),
+                user_credential=form.user_credential_settings(),
             )
         except InvalidServerConfig as exc:
             form.add_error(None, exc.detail)
