@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import events
+from audit.models import AuditEvent
 from audit.services import record
 from core import encryption
 from upstreams import user_credentials
@@ -162,7 +163,7 @@ def _refresh(stale: ConnectedAccount) -> ConnectedAccount | None:
             account.status, account.broken_reason = ConnectedAccount.Status.BROKEN, exc.detail[:200]
             account.save(update_fields=["status", "broken_reason"])
             record(event=events.ACCOUNT_REFRESH_FAILED, actor="gatehouse", owner=account.user.get_username(),
-                   server=server.name, outcome="failure",
+                   server=server.name, outcome=AuditEvent.Outcome.ERROR,
                    detail={**details, "reason": exc.detail[:200]})
             return account
         except ProviderUnreachable:
