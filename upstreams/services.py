@@ -230,6 +230,13 @@ def update_server(
             forward_identity=new_forward,
             configured=headers,
         )
+        personal = server.user_credential_header.lower()
+        taken = {h.lower() for h in headers} | {new_identity_header.lower() if new_forward else ""}
+        if personal and personal in taken:
+            raise InvalidServerConfig(
+                f"Each caller's own credential goes in {server.user_credential_header}; "
+                "a static or identity header cannot use it too."
+            )
         changed = [
             field
             for field, before, after in (

@@ -131,3 +131,11 @@ def test_each_person_has_their_own(keyed, user):
     accounts.connect_key(user=bob, server=keyed, value="bob-key", actor="bob")
     assert accounts.credential_header(user_id=user.pk, server_id=keyed.pk).value == "alice-key"
     assert accounts.credential_header(user_id=bob.pk, server_id=keyed.pk).value == "bob-key"
+
+
+def test_an_edit_cannot_give_the_personal_header_to_a_static_or_identity_header(keyed):
+    with pytest.raises(InvalidServerConfig, match="own credential goes in X-Api-Key"):
+        services.update_server(server=keyed, actor="tests", set_headers={"x-api-key": "shared"})
+    with pytest.raises(InvalidServerConfig, match="own credential goes in X-Api-Key"):
+        services.update_server(server=keyed, actor="tests", forward_identity=True,
+                               identity_header="X-Api-Key")
