@@ -157,6 +157,7 @@ class _UserCredentialFieldsMixin(forms.Form):
     oauth_client_secret = forms.CharField(
         label="OAuth client secret", required=False, max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Never shown again; when editing, leave it empty to keep the stored one.",
     )
     oauth_scopes = forms.CharField(label="OAuth scopes", required=False, max_length=500)
     oauth_header = forms.CharField(label="OAuth token header", required=False, max_length=64,
@@ -211,7 +212,7 @@ class ServerCreateForm(_StdioFieldsMixin, _UserCredentialFieldsMixin):
         return _clean_identity_header(self.cleaned_data.get("identity_header"))
 
 
-class ServerEditForm(_StdioFieldsMixin):
+class ServerEditForm(_StdioFieldsMixin, _UserCredentialFieldsMixin):
     url = forms.CharField(
         label="Upstream URL",
         max_length=500,

@@ -19,6 +19,7 @@ from audit import events
 from audit.services import record
 from core import encryption
 from upstreams import transports
+from upstreams.accounts import services as accounts
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.headers import merge_headers, parse_header_lines, validate_identity_header
 from upstreams.models import DEFAULT_IDENTITY_HEADER, StdioStatus, UpstreamServer
@@ -205,8 +206,10 @@ def update_server(
     identity_header: str | None = None,
     client_ip: str | None = None,
     stdio: StdioChanges | None = None,
+    user_credential: UserCredentialSettings | None = None,
 ) -> UpstreamServer:
     """Change an upstream's endpoint, credentials or identity forwarding (None keeps a setting).
+    ``user_credential`` replaces what each caller brings (``accounts.reconfigure``).
 
     The name is fixed: token scopes refer to it. ``stdio`` changes a stdio server's command,
     environment (values set or names removed), working directory, isolation or process cap; the
@@ -230,11 +233,15 @@ def update_server(
             forward_identity=new_forward,
             configured=headers,
         )
-        personal = server.user_credential_header.lower()
+        if user_credential is not None:
+            user_credential = user_credential.checked(
+                static_headers=headers, identity_header=new_identity_header if new_forward else None
+            )
+        personal = user_credential.header if user_credential is not None else server.user_credential_header
         taken = {h.lower() for h in headers} | {new_identity_header.lower() if new_forward else ""}
-        if personal and personal in taken:
+        if personal and personal.lower() in taken:
             raise InvalidServerConfig(
-                f"Each caller's own credential goes in {server.user_credential_header}; "
+                f"Each caller's own credential goes in {personal}; "
                 "a static or identity header cannot use it too."
             )
         changed = [
@@ -255,6 +262,10 @@ def update_server(
         stdio_after = (stdio or StdioChanges()).apply(stdio_before)
         _check_stdio(transport=new_transport, stdio=stdio_after, forward_identity=new_forward)
         changed += stdio_after.changed_since(stdio_before)
+        if user_credential is not None and accounts.reconfigure(
+            server=server, settings=user_credential, actor=actor, client_ip=client_ip
+        ):
+            changed.append("user_credential")
         if not changed:
             return server
         for name, value in stdio_after.fields().items():
@@ -280,6 +291,7 @@ def update_server(
                 "forward_identity": new_forward,
                 "identity_header": new_identity_header,
                 **stdio_after.audited(hosted=transports.get(new_transport).hosted),
+                **(user_credential.audited() if user_credential is not None else {}),
             },
         )
     return server

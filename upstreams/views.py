@@ -145,6 +145,7 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
         "forward_identity": server.forward_identity, "identity_header": server.identity_header,
         "pin_tools": server.pin_tools, "command": server.command, "cwd": server.cwd,
         "isolation": server.isolation, "max_processes": server.max_processes,
+        **_user_credential_initial(server),
     }
     shown = _transport_fields(request, default=server.transport)
     initial["transport"] = shown["transport_chosen"]
@@ -169,6 +170,7 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
                     command=data["command"], set_env=data["env"], remove_env=data.get("remove_env", []),
                     cwd=data["cwd"], isolation=data["isolation"], max_processes=data["max_processes"],
                 ),
+                user_credential=form.user_credential_settings(),
             )
             pinning_services.set_pin_tools(
                 server=server, enabled=data["pin_tools"], actor=_actor(request), client_ip=_client_ip(request)
@@ -183,6 +185,18 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "console/servers/form.html", {
         "form": form, "server": server, "summary": summary, **shown,
     })
+
+
+def _user_credential_initial(server: UpstreamServer) -> dict[str, str]:
+    """The edit form's user credential as typed on the command line; the client secret is never
+    shown (left empty, it is kept)."""
+    kind = server.user_credential_kind
+    if kind is None:
+        return {}
+    if kind.default_header is None:
+        return {"user_credential": f"{kind.name}:{server.user_credential_header}"}
+    return {"user_credential": kind.name, "oauth_header": server.user_credential_header,
+            **{f"oauth_{k}": v for k, v in server.user_oauth.items()}}
 
 
 def _set_enabled(request: HttpRequest, name: str, *, enabled: bool) -> HttpResponse:

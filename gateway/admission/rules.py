@@ -1,8 +1,10 @@
 """Admission: everything the gateway must know before it forwards a request.
 
 ``admit`` states the rules once: per-IP limit, token check (``authenticate_token``, the only
-verifier, behind its cache), per-token limit, server scope, the upstream server's configuration
-and, when the request names a session, its binding. ``admit_fast`` runs it first on the event
+verifier, behind its cache), per-token limit, server scope, the upstream server's configuration,
+for a server that takes each caller's own credential the caller's connected account
+(``upstreams.accounts``; none: ``AccountNotConnected``) and, when the request names a session,
+its binding. ``admit_fast`` runs it first on the event
 loop against the per-process caches of ``gateway.admission.caches`` (no database, no thread
 hop), and on any miss once more in one ``sync_to_async`` hop against the database, which fills
 the caches. What the caches may hold and why they never admit what the database would refuse is
@@ -96,7 +98,7 @@ _accounts: caches.HotCache[tuple[int, int], AccountHeader] = caches.cache(
 
 
 class Lookups:
-    """Where admission's three answers come from: here, the per-process caches (``gateway.admission.caches``);
+    """Where admission's answers come from: here, the per-process caches (``gateway.admission.caches``);
     a miss raises ``_Miss``. ``DatabaseLookups`` asks the database and fills the caches."""
 
     def token(self, credential: Credential) -> AuthenticatedToken:

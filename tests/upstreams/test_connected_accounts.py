@@ -139,3 +139,40 @@ def test_an_edit_cannot_give_the_personal_header_to_a_static_or_identity_header(
     with pytest.raises(InvalidServerConfig, match="own credential goes in X-Api-Key"):
         services.update_server(server=keyed, actor="tests", forward_identity=True,
                                identity_header="X-Api-Key")
+
+
+def test_an_edit_moves_the_header_and_keeps_the_connections_of_the_same_kind(keyed, user):
+    accounts.connect_key(user=user, server=keyed, value=KEY, actor="alice")
+    services.update_server(server=keyed, actor="tests",
+                           user_credential=UserCredentialSettings(spec="header:X-Key"))
+    assert accounts.credential_header(user_id=user.pk, server_id=keyed.pk).name == "X-Key"
+    updated = AuditEvent.objects.filter(event=events.SERVER_UPDATED, server="keyed").last()
+    assert "user_credential" in updated.detail["changed"]
+
+
+def test_an_edit_to_another_kind_ends_the_connections_of_the_old_one(keyed, user):
+    accounts.connect_key(user=user, server=keyed, value=KEY, actor="alice")
+    services.update_server(server=keyed, actor="root", user_credential=UserCredentialSettings())
+    assert not ConnectedAccount.objects.exists()
+    ended = AuditEvent.objects.get(event=events.ACCOUNT_DISCONNECTED)
+    assert (ended.owner, ended.actor) == ("alice", "root")
+    assert UpstreamServer.objects.get(pk=keyed.pk).user_credential == ""
+
+
+def test_the_console_edit_keeps_the_client_secret_when_left_empty(staff_client):
+    provider = OAuthProvider("http://127.0.0.1:9/a", "http://127.0.0.1:9/t", "gh", "client-secret-7")
+    server = services.create_server(name="mail", url="http://127.0.0.1:9/mcp", actor="tests",
+                                    user_credential=UserCredentialSettings(spec="oauth", oauth=provider))
+    page = staff_client.get("/console/servers/mail/edit/").content.decode()
+    assert "client-secret-7" not in page and 'value="oauth"' in page
+    staff_client.post("/console/servers/mail/edit/", {
+        "url": "http://127.0.0.1:9/mcp", "transport": "streamable", "identity_header": "Authorization",
+        "isolation": "shared", "max_processes": 10, "user_credential": "oauth",
+        "oauth_authorize_url": "http://127.0.0.1:9/a", "oauth_token_url": "http://127.0.0.1:9/t2",
+        "oauth_client_id": "gh", "oauth_client_secret": "",
+    })
+    server.refresh_from_db()
+    assert server.user_oauth["token_url"] == "http://127.0.0.1:9/t2"
+    kept = user_credentials.provider_of(public=server.user_oauth,
+                                        secret_encrypted=server.user_oauth_secret_encrypted)
+    assert kept.client_secret == "client-secret-7"

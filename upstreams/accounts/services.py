@@ -115,6 +115,28 @@ def disconnect(
     return bool(deleted)
 
 
+def reconfigure(
+    *, server: UpstreamServer, settings: user_credentials.UserCredentialSettings, actor: str,
+    client_ip: str | None = None,
+) -> bool:
+    """Give ``server`` the checked ``settings`` (the caller saves it, in its transaction); True if
+    they changed. An empty client secret keeps the stored one. Connections of a kind the server no
+    longer takes end, each audited: a pasted key is no OAuth token, nor the other way round."""
+    fields = settings.fields()
+    same_kind = settings.kind is not None and server.user_credential == settings.kind.name
+    if same_kind and not fields["user_oauth_secret_encrypted"]:
+        fields["user_oauth_secret_encrypted"] = server.user_oauth_secret_encrypted
+    if all(getattr(server, name) == value for name, value in fields.items()):
+        return False
+    if server.user_credential != fields["user_credential"]:
+        for account in ConnectedAccount.objects.filter(server=server).select_related("user"):
+            disconnect(user=account.user, server=server, actor=actor, client_ip=client_ip,
+                       reason="the server takes another kind of credential now")
+    for name, value in fields.items():
+        setattr(server, name, value)
+    return True
+
+
 def credential_header(*, user_id: int, server_id: int) -> AccountHeader | None:
     """The header the gateway sends for this person to this server, or None (not connected,
     broken, expired). A token due for a refresh is refreshed first (one at a time, above).
