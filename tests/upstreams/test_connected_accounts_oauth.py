@@ -37,7 +37,8 @@ def mail(db):
 
 def _expiring(user, mail) -> ConnectedAccount:
     accounts.connect_tokens(user=user, server=mail, tokens=FIRST, actor="alice")
-    ConnectedAccount.objects.filter(user=user).update(expires_at=timezone.now() + timedelta(seconds=10))
+    ConnectedAccount.objects.filter(user=user).update(expires_at=timezone.now() + timedelta(seconds=10),
+                                                      connected_at=timezone.now() - timedelta(hours=1))
     return ConnectedAccount.objects.get(user=user)
 
 
@@ -160,3 +161,11 @@ def test_an_unreachable_provider_keeps_a_token_that_still_works_and_otherwise_sa
     with pytest.raises(ProviderUnreachable):
         accounts.credential_header(user_id=user.pk, server_id=mail.pk)
     assert ConnectedAccount.objects.get(pk=account.pk).status == "connected"  # not the person's fault
+
+
+def test_a_short_lived_token_is_refreshed_half_way_not_on_every_request(mail, user, monkeypatch):
+    short = ProviderTokens(access_token="access-short", refresh_token="refresh-short", expires_in=30)
+    account = accounts.connect_tokens(user=user, server=mail, tokens=short, actor="alice")
+    assert not account.needs_refresh(timezone.now())
+    assert account.needs_refresh(timezone.now() + timedelta(seconds=16))
+    assert accounts.credential_header(user_id=user.pk, server_id=mail.pk).value == "Bearer access-short"

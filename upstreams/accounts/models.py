@@ -54,10 +54,20 @@ class ConnectedAccount(models.Model):
         """Connected, and either never expiring or not yet expired (a refresh may be due)."""
         return self.status == self.Status.CONNECTED and (self.expires_at is None or self.expires_at > now)
 
+    @property
+    def refresh_due_at(self) -> datetime | None:
+        """When to refresh: ``REFRESH_MARGIN`` before expiry, or half-way through a shorter life
+        (a token good for 30 s would otherwise be refreshed on every request)."""
+        if self.expires_at is None:
+            return None
+        life = self.expires_at - (self.refreshed_at or self.connected_at)
+        return self.expires_at - min(REFRESH_MARGIN, life / 2)
+
     def needs_refresh(self, now: datetime) -> bool:
+        due = self.refresh_due_at
         return (
             self.status == self.Status.CONNECTED and bool(self.refresh_encrypted)
-            and self.expires_at is not None and self.expires_at - REFRESH_MARGIN <= now
+            and due is not None and due <= now
         )
 
 

@@ -26,7 +26,7 @@ from audit.services import record
 from core import encryption
 from upstreams import user_credentials
 from upstreams.accounts import provider
-from upstreams.accounts.models import REFRESH_MARGIN, ConnectedAccount
+from upstreams.accounts.models import ConnectedAccount
 from upstreams.exceptions import AccountError, ProviderRefused, ProviderUnreachable
 from upstreams.models import UpstreamServer
 
@@ -153,7 +153,7 @@ def credential_header(*, user_id: int, server_id: int) -> AccountHeader | None:
         return None
     kind = user_credentials.get(account.kind)
     header = account.server.user_credential_header
-    until = account.expires_at - REFRESH_MARGIN if account.expires_at else None
+    until = account.refresh_due_at
     value = kind.header_value(header, encryption.decrypt(account.secret_encrypted))
     return AccountHeader(name=header, value=value, until=until)
 
