@@ -51,7 +51,7 @@ from tokens.exceptions import (
 )
 from tokens.services import AuthenticatedToken, authenticate_token, mark_tokens_used
 from upstreams.accounts.models import account_key
-from upstreams.accounts.selectors import connect_url
+from upstreams.accounts.selectors import connect_url, is_broken
 from upstreams.accounts.services import AccountHeader, credential_header
 from upstreams.exceptions import ProviderUnreachable
 from upstreams.target import UpstreamTarget, enabled_target
@@ -158,9 +158,11 @@ class DatabaseLookups(Lookups):
         except ProviderUnreachable as exc:
             raise UpstreamUnavailable("The provider of your connected account for this server could "
                                       "not be reached to renew it; try again shortly.") from exc
-        if found is not None:
-            _accounts.put((token.owner_id, server.id), found, seen_epoch=self.epoch, until=found.until,
-                          tag=account_key(user_id=token.owner_id, server_id=server.id))
+        if found is None:  # the refusal's path: say whether the person must connect again
+            raise AccountNotConnected(server=server.name, connect_url=connect_url(),
+                                      broken=is_broken(user_id=token.owner_id, server_id=server.id))
+        _accounts.put((token.owner_id, server.id), found, seen_epoch=self.epoch, until=found.until,
+                      tag=account_key(user_id=token.owner_id, server_id=server.id))
         return found
 
 

@@ -257,10 +257,14 @@ class AccountNotConnected(Refusal):
     status = 403
     code = "account_not_connected"
 
-    def __init__(self, *, server: str, connect_url: str) -> None:
+    def __init__(self, *, server: str, connect_url: str, broken: bool = False) -> None:
+        detail = (
+            f"Connect your account for the server {server!r} again (its provider refused to renew "
+            f"it), at {connect_url}" if broken else
+            f"Connect your account for the server {server!r} first, at {connect_url}"
+        )
         super().__init__(
-            f"Connect your account for the server {server!r} first, at {connect_url}",
-            rpc_code=ACCOUNT_NOT_CONNECTED_RPC_CODE,
+            detail, rpc_code=ACCOUNT_NOT_CONNECTED_RPC_CODE, reason="account_broken" if broken else None,
             data={"error": self.code, "server": server, "connect_url": connect_url},
         )
 

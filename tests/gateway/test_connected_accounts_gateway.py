@@ -212,3 +212,14 @@ async def eventually_async(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "never happened"
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_connection_asks_the_person_to_connect_again(echo, keyed, user, make_token):
+    accounts.connect_key(user=user, server=keyed, value="alice-key", actor="alice")
+    ConnectedAccount.objects.filter(user=user).update(status="broken")
+    token = make_token({"keyed": None})
+    error = _post(token.secret)["json"]["error"]
+    assert "again" in error["message"] and error["data"]["error"] == "account_not_connected"
+    assert echo.seen == []
+    wait_for_event(event="auth.denied", detail__reason="account_broken")

@@ -161,6 +161,7 @@ def test_a_revoked_refresh_token_asks_the_person_to_reconnect(gw, provider, mail
     assert answer.json()["id"] == 1
     assert error["data"] == {"error": "account_not_connected", "server": "mail",
                              "connect_url": f"{settings.PUBLIC_URL}/console/me/"}
+    assert "again" in error["message"]
     assert ConnectedAccount.objects.get(user=user).status == "broken"
     failed = AuditEvent.objects.get(event=events.ACCOUNT_REFRESH_FAILED, owner="alice")
     assert failed.outcome == "error" and refresh not in str(failed.detail)

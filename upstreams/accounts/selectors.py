@@ -44,6 +44,12 @@ def connect_url() -> str:
     return f"{settings.PUBLIC_URL}/console/me/"
 
 
+def is_broken(*, user_id: int, server_id: int) -> bool:
+    """Whether this person's connection was refused a refresh (they must connect again)."""
+    return ConnectedAccount.objects.filter(user_id=user_id, server_id=server_id,
+                                           status=ConnectedAccount.Status.BROKEN).exists()
+
+
 def accounts_of(user: User) -> list[AccountRow]:
     """Every enabled server that takes a personal credential, with this person's state for it."""
     mine = {a.server_id: a for a in ConnectedAccount.objects.filter(user=user)}
