@@ -169,7 +169,7 @@ def _lock_for(key: str) -> threading.Lock:
 
 def _refresh(stale: ConnectedAccount) -> ConnectedAccount | None:
     with _lock_for(stale.change_key), transaction.atomic():
-        account = (ConnectedAccount.objects.select_for_update().select_related("server", "user")
+        account = (ConnectedAccount.objects.select_for_update(of=("self",)).select_related("server", "user")
                    .filter(pk=stale.pk).first())
         if account is None or not account.needs_refresh(timezone.now()):
             return account  # disconnected meanwhile, or another thread or instance refreshed it
