@@ -238,6 +238,8 @@ def update_server(
                 static_headers=headers, identity_header=new_identity_header if new_forward else None
             )
         personal = user_credential.header if user_credential is not None else server.user_credential_header
+        if personal and transports.get(new_transport).hosted:
+            raise InvalidServerConfig("A stdio server gets no HTTP headers, nor a personal credential.")
         taken = {h.lower() for h in headers} | {new_identity_header.lower() if new_forward else ""}
         if personal and personal.lower() in taken:
             raise InvalidServerConfig(
