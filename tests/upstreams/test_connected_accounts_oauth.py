@@ -9,6 +9,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from audit import events
@@ -98,7 +99,16 @@ def test_a_token_due_to_expire_is_refreshed_first_and_audited(mail, user, monkey
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_callers_refresh_once(mail, user, monkeypatch):
+@pytest.mark.parametrize("across", [
+    pytest.param(False, id="threads of one process"),
+    # Each caller its own lock, as on separate instances: only the row lock keeps them apart.
+    pytest.param(True, id="instances", marks=pytest.mark.integration),
+])
+def test_concurrent_callers_refresh_once(mail, user, monkeypatch, across):
+    if across:
+        if connection.vendor != "postgresql":
+            pytest.skip("row locks need PostgreSQL (SQLite serves one instance)")
+        monkeypatch.setattr(accounts, "_lock_for", lambda key: threading.Lock())
     _expiring(user, mail)
     started, release, asked = threading.Event(), threading.Event(), []
 
@@ -112,7 +122,6 @@ def test_concurrent_callers_refresh_once(mail, user, monkeypatch):
     seen: list[str] = []
 
     def caller() -> None:
-        from django.db import connection
         try:
             seen.append(accounts.credential_header(user_id=user.pk, server_id=mail.pk).value)
         finally:
