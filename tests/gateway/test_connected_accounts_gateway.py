@@ -25,7 +25,9 @@ from gateway.admission.db_pool import close_pool_connections, run_db
 from gateway.flows.streamable import streamable_http
 from tests.factories import UserFactory
 from tests.gateway.audit_wait import wait_for_event
+from tests.support.recording_upstream import recording_upstream
 from tests.support.serving import serving_thread
+from tests.support.sessions import make_session
 from upstreams import services
 from upstreams.accounts import services as accounts
 from upstreams.accounts.models import ConnectedAccount
@@ -223,3 +225,17 @@ def test_a_broken_connection_asks_the_person_to_connect_again(echo, keyed, user,
     assert "again" in error["message"] and error["data"]["error"] == "account_not_connected"
     assert echo.seen == []
     wait_for_event(event="auth.denied", detail__reason="account_broken")
+
+
+def test_the_upstream_delete_of_an_ended_session_carries_the_owners_credential(
+    staff_client, user, make_token
+):
+    with recording_upstream() as recorder:
+        server = services.create_server(name="keyed", url=recorder.url, actor="tests",
+                                        user_credential=UserCredentialSettings(spec="header:X-Notes-Key"))
+        accounts.connect_key(user=user, server=server, value="alice-key", actor="alice")
+        session = make_session(token=make_token({"keyed": None}).token, server=server)
+
+        staff_client.post(f"/console/sessions/{session.pk}/terminate/")
+
+        assert [d.headers.get("x-notes-key") for d in recorder.deletes] == ["alice-key"]
