@@ -176,3 +176,19 @@ def test_the_console_edit_keeps_the_client_secret_when_left_empty(staff_client):
     kept = user_credentials.provider_of(public=server.user_oauth,
                                         secret_encrypted=server.user_oauth_secret_encrypted)
     assert kept.client_secret == "client-secret-7"
+
+
+def test_a_new_kind_is_one_registry_entry(db, user, monkeypatch):
+    """A throwaway kind, added the way docs/architecture.md says: the command line, the services
+    and the header the gateway sends all follow it."""
+    basic = user_credentials.UserCredentialKind(
+        name="basic", label="a personal Basic credential", connect="paste", default_header=None,
+        header_value=lambda header, secret: f"Basic {secret}",
+    )
+    monkeypatch.setitem(user_credentials._KINDS, "basic", basic)
+    call_command("add_server", "legacy", "http://127.0.0.1:9/mcp", "--user-credential", "basic:X-Legacy-Auth",
+                 stdout=io.StringIO())
+    server = UpstreamServer.objects.get(name="legacy")
+    accounts.connect_key(user=user, server=server, value="YWxpY2U6cHc=", actor="alice")
+    header = accounts.credential_header(user_id=user.pk, server_id=server.pk)
+    assert (header.name, header.value) == ("X-Legacy-Auth", "Basic YWxpY2U6cHc=")
