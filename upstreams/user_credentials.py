@@ -11,7 +11,7 @@ the connect pages read the registry, never a kind's name. Stored per person and 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from django.core.exceptions import ValidationError
@@ -126,8 +126,9 @@ class UserCredentialSettings:
     spec: str = ""
     oauth: OAuthProvider | None = None
     oauth_header: str = ""
-    kind: UserCredentialKind | None = field(default=None, init=False)
-    header: str = field(default="", init=False)
+    # Resolved by ``checked`` (None and "" until then, and for a server without one).
+    kind: UserCredentialKind | None = None
+    header: str = ""
 
     def checked(
         self, *, static_headers: Iterable[str], identity_header: str | None
@@ -156,10 +157,7 @@ class UserCredentialSettings:
             self.oauth.check()
         elif self.oauth is not None:
             raise InvalidServerConfig(f"The --oauth-* options are for --user-credential {OAUTH.name}.")
-        resolved = UserCredentialSettings(spec=self.spec, oauth=self.oauth, oauth_header=self.oauth_header)
-        object.__setattr__(resolved, "kind", kind)
-        object.__setattr__(resolved, "header", header)
-        return resolved
+        return replace(self, kind=kind, header=header)
 
     def fields(self) -> dict[str, object]:
         """The model fields (``UpstreamServer.user_credential*``), the client secret encrypted."""
