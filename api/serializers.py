@@ -224,6 +224,7 @@ class ServerSerializer(serializers.ModelSerializer):
     mcp_url = serializers.SerializerMethodField()
     upstream_url = serializers.SerializerMethodField()
     stdio = serializers.SerializerMethodField()
+    user_credential = serializers.SerializerMethodField()
 
     class Meta:
         model = UpstreamServer
@@ -238,10 +239,24 @@ class ServerSerializer(serializers.ModelSerializer):
             "stdio",
             "forward_identity",
             "identity_header",
+            "user_credential",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "description": "Connected accounts: the kind of each caller's own credential (header, oauth) "
+            "and the header it goes in; null when the server's own headers are all it takes.",
+            "properties": {"kind": {"type": "string"}, "header": {"type": "string"}},
+        }
+    )
+    def get_user_credential(self, server: UpstreamServer) -> dict[str, str] | None:
+        kind = server.user_credential_kind
+        return {"kind": kind.name, "header": server.user_credential_header} if kind else None
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_mcp_url(self, server: UpstreamServer) -> str:

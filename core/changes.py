@@ -3,7 +3,8 @@
 The gateway answers steady-state requests from per-process caches (``gateway.admission.caches``): the token
 verdict, the upstream target and the session binding. Whatever would make the database refuse
 what a cache would admit (a revocation, a rotation, an edited or disabled server, an ended
-session, a deactivated owner, a distrusted issuer) is *published* here, by whichever process
+session, a deactivated owner, a distrusted issuer, a connected account disconnected, broken or
+replaced) is *published* here, by whichever process
 makes the change (a console view, the REST API, a management command, a Celery sweep):
 
 - a ``Change`` row is written **in the transaction of the change itself**, so a committed
@@ -38,11 +39,14 @@ from core.models import Change
 
 logger = logging.getLogger("gatehouse.changes")
 
-# What can change. ``key`` is the token's jti, the server's name, the session's id; "" = all.
+# What can change. ``key`` is the token's jti, the server's name, the session's id, the account's
+# ``USER_ID:SERVER_ID``; "" = all.
 TOKEN = "token"
 SERVER = "server"
 SESSION = "session"
-KINDS = frozenset({TOKEN, SERVER, SESSION})
+# A person's connected account for a server (key ``USER_ID:SERVER_ID``, ``upstreams.accounts``).
+ACCOUNT = "account"
+KINDS = frozenset({TOKEN, SERVER, SESSION, ACCOUNT})
 ALL = ""
 
 MAX_KEYS = 100

@@ -21,6 +21,7 @@ from upstreams.stdio.command import (
     parse_env_lines,
 )
 from upstreams.url import validate_upstream_url
+from upstreams.user_credentials import OAuthProvider, UserCredentialSettings
 
 HEADERS_HELP = (
     "One per line, as Name: value, e.g. Authorization: Bearer upstream-secret. Added to every "
@@ -141,7 +142,39 @@ def _parse_headers(text: str) -> dict[str, str]:
         raise ValidationError(exc.detail) from exc
 
 
-class ServerCreateForm(_StdioFieldsMixin):
+class _UserCredentialFieldsMixin(forms.Form):
+    """Connected accounts (``upstreams.user_credentials``): what each caller brings; the client
+    secret is a password field that is never rendered back."""
+
+    user_credential = forms.CharField(
+        label="Each caller's own credential", required=False, max_length=80,
+        help_text="Empty: none. header:NAME: each person pastes their own key for that header on My "
+        "access. oauth: each person connects their account at the upstream's OAuth provider (below).",
+    )
+    oauth_authorize_url = forms.CharField(label="OAuth authorize URL", required=False, max_length=500)
+    oauth_token_url = forms.CharField(label="OAuth token URL", required=False, max_length=500)
+    oauth_client_id = forms.CharField(label="OAuth client id", required=False, max_length=200)
+    oauth_client_secret = forms.CharField(
+        label="OAuth client secret", required=False, max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Never shown again; when editing, leave it empty to keep the stored one.",
+    )
+    oauth_scopes = forms.CharField(label="OAuth scopes", required=False, max_length=500)
+    oauth_header = forms.CharField(label="OAuth token header", required=False, max_length=64,
+                                   help_text="Default Authorization (Bearer).")
+
+    def user_credential_settings(self) -> UserCredentialSettings:
+        data = self.cleaned_data
+        oauth = {o: data.get(f"oauth_{o}", "").strip()
+                 for o in ("authorize_url", "token_url", "client_id", "client_secret", "scopes")}
+        return UserCredentialSettings(
+            spec=data.get("user_credential", "").strip(),
+            oauth=OAuthProvider(**oauth) if any(oauth.values()) else None,
+            oauth_header=data.get("oauth_header", "").strip(),
+        )
+
+
+class ServerCreateForm(_StdioFieldsMixin, _UserCredentialFieldsMixin):
     check_program = True
     name = forms.SlugField(
         max_length=64,
@@ -179,7 +212,7 @@ class ServerCreateForm(_StdioFieldsMixin):
         return _clean_identity_header(self.cleaned_data.get("identity_header"))
 
 
-class ServerEditForm(_StdioFieldsMixin):
+class ServerEditForm(_StdioFieldsMixin, _UserCredentialFieldsMixin):
     url = forms.CharField(
         label="Upstream URL",
         max_length=500,

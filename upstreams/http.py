@@ -11,6 +11,7 @@ has no total limit (the time to response headers is bounded by the proxy with ``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import aiohttp
@@ -117,19 +118,19 @@ def use_transport(transport: str) -> None:
 
 def delete_session(
     target: UpstreamTarget, *, upstream_session_id: str, protocol_version: str = "",
-    identity: tuple[str, str] | None = None,
+    caller: Sequence[tuple[str, str]] = (),
 ) -> int:
     """End a Streamable HTTP session upstream (DELETE with its ``Mcp-Session-Id``); the status.
 
-    ``identity``: the signed identity header, for a server that wants one (the caller signs it).
+    ``caller``: who calls (the signed identity header, the owner's connected account), for a
+    server that wants them.
 
     Synchronous, for the sweeps and the console (Celery tasks and views run no event loop), with
     the same rules as the proxy's client: no cookies, no redirects, no proxies from the
     environment, the upstream timeout. Raises ``httpx.HTTPError`` when the upstream is unreachable.
     """
     headers = {**target.headers, "Mcp-Session-Id": upstream_session_id}
-    if identity is not None:
-        headers[identity[0]] = identity[1]
+    headers.update(caller)
     if protocol_version:
         headers["MCP-Protocol-Version"] = protocol_version
     with httpx.Client(

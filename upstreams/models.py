@@ -13,7 +13,7 @@ from typing import Any
 from django.db import models
 
 from core import encryption
-from upstreams import transports
+from upstreams import transports, user_credentials
 from upstreams.url import redacted_url, validate_upstream_url
 
 DEFAULT_IDENTITY_HEADER = "Authorization"
@@ -57,6 +57,13 @@ class UpstreamServer(models.Model):
         choices=[("shared", "one process for all sessions"), ("session", "one process per session")],
     )
     max_processes = models.PositiveIntegerField(default=10)
+    # Connected accounts (``upstreams.user_credentials``): a kind from that registry ("" = none),
+    # the header each caller's own credential goes in and, for a provider kind, the provider
+    # (``user_oauth`` holds no secret; the client secret is encrypted apart).
+    user_credential = models.CharField(max_length=16, blank=True, default="")
+    user_credential_header = models.CharField(max_length=64, blank=True, default="")
+    user_oauth = models.JSONField(default=dict, blank=True)
+    user_oauth_secret_encrypted = models.TextField(blank=True, default="")
     enabled = models.BooleanField(default=True)
     # Tool pinning: only tools whose definition matches an ``ApprovedTool`` are listed or callable.
     pin_tools = models.BooleanField(default=False)
@@ -73,6 +80,7 @@ class UpstreamServer(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         transports.get(self.transport)  # raises UnknownTransport: no writer stores an unknown one
+        _ = self.user_credential_kind  # raises InvalidServerConfig for an unknown kind
         fields = kwargs.get("update_fields")
         if fields is None:
             self._seal_url()
@@ -94,6 +102,11 @@ class UpstreamServer(models.Model):
     @property
     def transport_spec(self) -> transports.Transport:
         return transports.get(self.transport)
+
+    @property
+    def user_credential_kind(self) -> user_credentials.UserCredentialKind | None:
+        """The kind of credential each caller brings to this server, or None (the server's own)."""
+        return user_credentials.get(self.user_credential) if self.user_credential else None
 
     @property
     def is_stdio(self) -> bool:
@@ -201,3 +214,9 @@ class ToolChange(models.Model):
 # The gateway reads ``target_url`` on every request: decrypt each stored URL once per process,
 # as ``upstreams.target`` does for header values (a new ciphertext is a new key).
 _decrypt_url = lru_cache(maxsize=256)(encryption.decrypt)
+
+
+# Connected accounts live in their own package; imported here so Django registers them with this app.
+from upstreams.accounts.models import ConnectedAccount  # noqa: E402
+
+__all__ = ["ApprovedTool", "ConnectedAccount", "StdioStatus", "ToolChange", "UpstreamServer"]

@@ -19,12 +19,14 @@ from audit import events
 from audit.services import record
 from core import encryption
 from upstreams import transports
+from upstreams.accounts import services as accounts
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.headers import merge_headers, parse_header_lines, validate_identity_header
 from upstreams.models import DEFAULT_IDENTITY_HEADER, StdioStatus, UpstreamServer
 from upstreams.stdio.command import DEFAULT_MAX_PROCESSES, check_stdio_settings, parse_command
 from upstreams.stdio.report import ServerStatus
 from upstreams.url import redacted_url, validate_upstream_url
+from upstreams.user_credentials import UserCredentialSettings
 
 _SERVER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -71,6 +73,7 @@ def create_server(
     client_ip: str | None = None,
     pin_tools: bool = False,
     stdio: StdioSettings | None = None,
+    user_credential: UserCredentialSettings | None = None,
 ) -> UpstreamServer:
     """Register an upstream; ``headers`` (credentials) are encrypted at rest and never audited.
 
@@ -79,6 +82,7 @@ def create_server(
     ``pin_tools``: its tools are listed and callable only once approved (``upstreams.pinning``).
     ``stdio``: what the runner starts for a stdio server (``transport="stdio"``, no URL); its
     environment values are encrypted like header values and only their names are audited.
+    ``user_credential``: each caller brings their own credential (``upstreams.user_credentials``).
     """
     name, url, description = name.strip(), url.strip(), description.strip()
     _check_server_fields(name=name, url=url, transport=transport, description=description)
@@ -87,6 +91,11 @@ def create_server(
     identity_header = validate_identity_header(
         identity_header, forward_identity=forward_identity, configured=clean
     )
+    personal = (user_credential or UserCredentialSettings()).checked(
+        static_headers=clean, identity_header=identity_header if forward_identity else None
+    )
+    if personal.kind is not None and transports.get(transport).hosted:
+        raise InvalidServerConfig("A stdio server gets no HTTP headers, so no personal credential either.")
     with transaction.atomic():
         if UpstreamServer.objects.filter(name=name).exists():
             raise InvalidServerConfig(f"A server named {name!r} already exists.")
@@ -100,6 +109,7 @@ def create_server(
             identity_header=identity_header,
             pin_tools=pin_tools,
             **stdio.fields(),
+            **personal.fields(),
         )
         record(
             event=events.SERVER_CREATED,
@@ -115,6 +125,7 @@ def create_server(
                 "enabled": True,
                 "pin_tools": pin_tools,
                 **stdio.audited(hosted=transports.get(transport).hosted),
+                **personal.audited(),
             },
         )
     return server
@@ -195,8 +206,10 @@ def update_server(
     identity_header: str | None = None,
     client_ip: str | None = None,
     stdio: StdioChanges | None = None,
+    user_credential: UserCredentialSettings | None = None,
 ) -> UpstreamServer:
     """Change an upstream's endpoint, credentials or identity forwarding (None keeps a setting).
+    ``user_credential`` replaces what each caller brings (``accounts.reconfigure``).
 
     The name is fixed: token scopes refer to it. ``stdio`` changes a stdio server's command,
     environment (values set or names removed), working directory, isolation or process cap; the
@@ -220,6 +233,19 @@ def update_server(
             forward_identity=new_forward,
             configured=headers,
         )
+        if user_credential is not None:
+            user_credential = user_credential.checked(
+                static_headers=headers, identity_header=new_identity_header if new_forward else None
+            )
+        personal = user_credential.header if user_credential is not None else server.user_credential_header
+        if personal and transports.get(new_transport).hosted:
+            raise InvalidServerConfig("A stdio server gets no HTTP headers, nor a personal credential.")
+        taken = {h.lower() for h in headers} | {new_identity_header.lower() if new_forward else ""}
+        if personal and personal.lower() in taken:
+            raise InvalidServerConfig(
+                f"Each caller's own credential goes in {personal}; "
+                "a static or identity header cannot use it too."
+            )
         changed = [
             field
             for field, before, after in (
@@ -238,6 +264,10 @@ def update_server(
         stdio_after = (stdio or StdioChanges()).apply(stdio_before)
         _check_stdio(transport=new_transport, stdio=stdio_after, forward_identity=new_forward)
         changed += stdio_after.changed_since(stdio_before)
+        if user_credential is not None and accounts.reconfigure(
+            server=server, settings=user_credential, actor=actor, client_ip=client_ip
+        ):
+            changed.append("user_credential")
         if not changed:
             return server
         for name, value in stdio_after.fields().items():
@@ -263,6 +293,7 @@ def update_server(
                 "forward_identity": new_forward,
                 "identity_header": new_identity_header,
                 **stdio_after.audited(hosted=transports.get(new_transport).hosted),
+                **(user_credential.audited() if user_credential is not None else {}),
             },
         )
     return server

@@ -16,14 +16,14 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from core import encryption
-from upstreams import transports
+from upstreams import transports, user_credentials
 from upstreams.models import DEFAULT_IDENTITY_HEADER, ApprovedTool, UpstreamServer
 from upstreams.pinning import ToolPins
 
 # Columns a target needs: admission reads only these on its one query.
 TARGET_FIELDS = (
     "id", "name", "url", "url_encrypted", "transport", "headers_encrypted", "forward_identity",
-    "identity_header", "pin_tools",
+    "identity_header", "pin_tools", "user_credential", "user_credential_header",
 )
 
 
@@ -42,6 +42,10 @@ class UpstreamTarget:
     identity_header: str = DEFAULT_IDENTITY_HEADER
     # Tool pinning (``upstreams.pinning``): None when the server does not pin its tools.
     pins: ToolPins | None = None
+    # Connected accounts: each caller's own credential goes in ``user_credential_header``
+    # (``upstreams.user_credentials``); None when the server's own headers are all it takes.
+    user_credential: user_credentials.UserCredentialKind | None = None
+    user_credential_header: str = ""
 
     def __repr__(self) -> str:  # the URL may carry credentials too
         return f"UpstreamTarget(name={self.name!r}, transport={self.transport.name!r})"
@@ -73,6 +77,8 @@ def target_of(server: UpstreamServer) -> UpstreamTarget:
         public_url=server.url,
         forward_identity=server.forward_identity,
         identity_header=server.identity_header or DEFAULT_IDENTITY_HEADER,
+        user_credential=server.user_credential_kind,
+        user_credential_header=server.user_credential_header,
     )
 
 

@@ -3,6 +3,7 @@
 from django.urls import URLPattern, URLResolver, path
 
 from upstreams import views
+from upstreams.accounts import views as account_views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("servers/", views.server_list, name="console-servers"),
@@ -16,4 +17,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.tool_change_decide,
         name="console-tool-change-decide",
     ),
+    path("servers/<slug:name>/accounts/<str:username>/disconnect/", account_views.disconnect_someone,
+         name="console-server-account-disconnect"),
+    # My access (``/console/me/``): a person's own connected accounts.
+    path("me/connect/<slug:name>/", account_views.connect, name="console-me-account-connect"),
+    path("me/connect/<slug:name>/callback", account_views.callback, name="console-me-account-callback"),
+    path("me/connect/<slug:name>/disconnect/", account_views.disconnect,
+         name="console-me-account-disconnect"),
 ]

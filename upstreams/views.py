@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.permissions import can_manage, console_admin_required, console_reader_required
 from upstreams import pinning_services, selectors, services, transports
+from upstreams.accounts import selectors as account_selectors
 from upstreams.exceptions import InvalidServerConfig
 from upstreams.forms import ServerCreateForm, ServerEditForm
 from upstreams.models import ToolChange, UpstreamServer
@@ -58,6 +59,7 @@ def server_detail(request: HttpRequest, name: str) -> HttpResponse:
             "can_manage": can_manage(request.user),
             "tool_rows": _tool_rows(server, listing.tools),
             "pending_changes": list(selectors.pending_tool_changes(server=server)),
+            "connections": account_selectors.connections(server=server) if server.user_credential else [],
         },
     )
 
@@ -116,6 +118,7 @@ def server_add(request: HttpRequest) -> HttpResponse:
                     command=data["command"], env=data["env"], cwd=data["cwd"], isolation=data["isolation"],
                     max_processes=data["max_processes"],
                 ),
+                user_credential=form.user_credential_settings(),
             )
         except InvalidServerConfig as exc:
             form.add_error(None, exc.detail)
@@ -142,6 +145,7 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
         "forward_identity": server.forward_identity, "identity_header": server.identity_header,
         "pin_tools": server.pin_tools, "command": server.command, "cwd": server.cwd,
         "isolation": server.isolation, "max_processes": server.max_processes,
+        **_user_credential_initial(server),
     }
     shown = _transport_fields(request, default=server.transport)
     initial["transport"] = shown["transport_chosen"]
@@ -166,6 +170,7 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
                     command=data["command"], set_env=data["env"], remove_env=data.get("remove_env", []),
                     cwd=data["cwd"], isolation=data["isolation"], max_processes=data["max_processes"],
                 ),
+                user_credential=form.user_credential_settings(),
             )
             pinning_services.set_pin_tools(
                 server=server, enabled=data["pin_tools"], actor=_actor(request), client_ip=_client_ip(request)
@@ -180,6 +185,18 @@ def server_edit(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "console/servers/form.html", {
         "form": form, "server": server, "summary": summary, **shown,
     })
+
+
+def _user_credential_initial(server: UpstreamServer) -> dict[str, str]:
+    """The edit form's user credential as typed on the command line; the client secret is never
+    shown (left empty, it is kept)."""
+    kind = server.user_credential_kind
+    if kind is None:
+        return {}
+    if kind.default_header is None:
+        return {"user_credential": f"{kind.name}:{server.user_credential_header}"}
+    return {"user_credential": kind.name, "oauth_header": server.user_credential_header,
+            **{f"oauth_{k}": v for k, v in server.user_oauth.items()}}
 
 
 def _set_enabled(request: HttpRequest, name: str, *, enabled: bool) -> HttpResponse:

@@ -1,8 +1,9 @@
 """The hot path's per-process caches, and the follower of the change feed that keeps them true.
 
-Admission (``gateway.admission``) needs three answers from the database: is this token good
+Admission (``gateway.admission``) needs up to four answers from the database: is this token good
 (``authenticate_token``), where is this server (``UpstreamTarget``), is this session bound to
-this token (``sessions``). In steady state each comes from a cache here instead, so a request
+this token (``sessions``), and for a server that takes each caller's own credential, what is
+this person's (``upstreams.accounts``). In steady state each comes from a cache here instead, so a request
 makes no database round trip at all. The caches never admit what the database would refuse:
 
 - **Every change that could turn an answer into a refusal is published** on the change feed

@@ -1,8 +1,10 @@
 """Admission: everything the gateway must know before it forwards a request.
 
 ``admit`` states the rules once: per-IP limit, token check (``authenticate_token``, the only
-verifier, behind its cache), per-token limit, server scope, the upstream server's configuration
-and, when the request names a session, its binding. ``admit_fast`` runs it first on the event
+verifier, behind its cache), per-token limit, server scope, the upstream server's configuration,
+for a server that takes each caller's own credential the caller's connected account
+(``upstreams.accounts``; none: ``AccountNotConnected``) and, when the request names a session,
+its binding. ``admit_fast`` runs it first on the event
 loop against the per-process caches of ``gateway.admission.caches`` (no database, no thread
 hop), and on any miss once more in one ``sync_to_async`` hop against the database, which fills
 the caches. What the caches may hold and why they never admit what the database would refuse is
@@ -31,12 +33,14 @@ from gateway.admission import bindings, caches, ratelimit
 from gateway.admission.credentials import MAX_CREDENTIAL_LENGTH, Credential
 from gateway.admission.db_pool import run_db
 from gateway.request.refusals import (
+    AccountNotConnected,
     BadRequest,
     InsufficientScope,
     RateLimited,
     Refusal,
     Unauthorized,
     UnknownServer,
+    UpstreamUnavailable,
 )
 from tokens.assertions import identity_header
 from tokens.exceptions import (
@@ -46,6 +50,10 @@ from tokens.exceptions import (
     TokenRevoked,
 )
 from tokens.services import AuthenticatedToken, authenticate_token, mark_tokens_used
+from upstreams.accounts.models import account_key
+from upstreams.accounts.selectors import connect_url, is_broken
+from upstreams.accounts.services import AccountHeader, credential_header
+from upstreams.exceptions import ProviderUnreachable
 from upstreams.target import UpstreamTarget, enabled_target
 from upstreams.transports import Transport
 
@@ -57,6 +65,13 @@ class Admission:
     binding: bindings.Binding | None
     # The signed identity header for the upstream (``tokens.assertions``), when the server wants one.
     identity: tuple[str, str] | None = None
+    # The caller's own credential for a server that takes one (``upstreams.accounts``).
+    account: tuple[str, str] | None = None
+
+    @property
+    def caller_headers(self) -> list[tuple[str, str]]:
+        """The headers that say who calls, added to every upstream request of this caller."""
+        return [h for h in (self.identity, self.account) if h is not None]
 
 
 def _refusal_of(exc: AuthenticationFailed) -> Unauthorized:
@@ -76,10 +91,14 @@ class _Miss(Exception):
 _verdicts: caches.HotCache[str, AuthenticatedToken] = caches.cache("token verdicts", kind=changes.TOKEN)
 _targets: caches.HotCache[str, UpstreamTarget] = caches.cache("upstream targets", kind=changes.SERVER)
 _bindings: caches.HotCache[str, bindings.Bound] = caches.cache("session bindings", kind=changes.SESSION)
+# Keyed by (owner id, server id); kept no longer than the access token is good before its refresh.
+_accounts: caches.HotCache[tuple[int, int], AccountHeader] = caches.cache(
+    "connected accounts", kind=changes.ACCOUNT
+)
 
 
 class Lookups:
-    """Where admission's three answers come from: here, the per-process caches (``gateway.admission.caches``);
+    """Where admission's answers come from: here, the per-process caches (``gateway.admission.caches``);
     a miss raises ``_Miss``. ``DatabaseLookups`` asks the database and fills the caches."""
 
     def token(self, credential: Credential) -> AuthenticatedToken:
@@ -96,6 +115,12 @@ class Lookups:
 
     def session(self, session_id: str) -> bindings.Bound | None:
         found = _bindings.get(session_id)
+        if found is None:
+            raise _Miss
+        return found
+
+    def account(self, token: AuthenticatedToken, server: UpstreamTarget) -> AccountHeader | None:
+        found = _accounts.get((token.owner_id, server.id))
         if found is None:
             raise _Miss
         return found
@@ -126,6 +151,19 @@ class DatabaseLookups(Lookups):
         if bound is not None and bound.active:
             _bindings.put(session_id, bound, tag=bound.id, seen_epoch=self.epoch)
         return bound
+
+    def account(self, token: AuthenticatedToken, server: UpstreamTarget) -> AccountHeader | None:
+        try:
+            found = credential_header(user_id=token.owner_id, server_id=server.id)
+        except ProviderUnreachable as exc:
+            raise UpstreamUnavailable("The provider of your connected account for this server could "
+                                      "not be reached to renew it; try again shortly.") from exc
+        if found is None:  # the refusal's path: say whether the person must connect again
+            raise AccountNotConnected(server=server.name, connect_url=connect_url(),
+                                      broken=is_broken(user_id=token.owner_id, server_id=server.id))
+        _accounts.put((token.owner_id, server.id), found, seen_epoch=self.epoch, until=found.until,
+                      tag=account_key(user_id=token.owner_id, server_id=server.id))
+        return found
 
 
 def _digest(credential: Credential) -> str:
@@ -217,6 +255,12 @@ def admit(
                 f"The server {name!r} speaks {spoken.label}; use {spoken.client_path(name)}.",
                 code="wrong_transport",
             )
+        account = None
+        if server.user_credential is not None:
+            found = lookups.account(token, server)
+            if found is None:  # never an anonymous request to a server that wants the caller's own
+                raise AccountNotConnected(server=name, connect_url=connect_url())
+            account = (found.name, found.value)
         binding = None
         if session_id:
             binding = bindings.check_binding(
@@ -230,7 +274,7 @@ def admit(
         raise
     # Usually a cache hit: no signing, no query (``tokens.assertions``).
     identity = identity_header(token=token, server=server, session_id=binding.id if binding else "")
-    return Admission(token=token, server=server, binding=binding, identity=identity)
+    return Admission(token=token, server=server, binding=binding, identity=identity, account=account)
 
 
 async def admit_fast(

@@ -104,7 +104,7 @@ class _LegacyStream:
         server = self.ctx.admission.server
         headers = forward_headers(
             self.ctx.incoming, server_headers=server.headers, upstream_session_id=None,
-            credential=self.ctx.raw_credential, identity=self.ctx.admission.identity,
+            credential=self.ctx.raw_credential, caller=self.ctx.admission.caller_headers,
         )
         url = upstream_url(server.url, self.ctx.incoming.query_string, credential=self.ctx.raw_credential)
         upstream = await open_upstream(method="GET", url=url, headers=headers, body=None)
@@ -202,7 +202,7 @@ async def _sse_messages(ctx: Context, receive: Receive, responder: Responder) ->
     server = ctx.admission.server
     headers = forward_headers(
         ctx.incoming, server_headers=server.headers, upstream_session_id=None, credential=ctx.raw_credential,
-        identity=ctx.admission.identity,
+        caller=ctx.admission.caller_headers,
     )
     upstream = await open_upstream(
         method="POST", url=urljoin(server.url, binding.upstream_session_id), headers=headers, body=body

@@ -102,7 +102,7 @@ async def _exchange(ctx: Context, body: bytes, responder: Responder) -> None:
     headers = forward_headers(
         ctx.incoming, server_headers=server.headers,
         upstream_session_id=binding.upstream_session_id if binding else None,
-        credential=ctx.raw_credential, identity=ctx.admission.identity,
+        credential=ctx.raw_credential, caller=ctx.admission.caller_headers,
     )
     url = upstream_url(server.url, ctx.incoming.query_string, credential=ctx.raw_credential)
     upstream = await open_upstream(
@@ -147,7 +147,7 @@ async def _cancel_in_flight(ctx: Context, *, reason: str) -> None:
         ("accept", "application/json, text/event-stream"),
         (METHOD_HEADER, CANCELLED_NOTIFICATION),
         *ctx.admission.server.headers.items(),
-        *([ctx.admission.identity] if ctx.admission.identity else []),
+        *ctx.admission.caller_headers,
         (SESSION_HEADER, binding.upstream_session_id),
     ]
     version = ctx.incoming.header(PROTOCOL_VERSION_HEADER)

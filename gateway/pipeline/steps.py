@@ -23,13 +23,14 @@ from django.conf import settings
 from core.database import UNAVAILABLE_ERRORS
 from gateway.admission.credentials import extract_credential, query_param
 from gateway.admission.rules import admit_fast
-from gateway.mcp.protocol import SESSION_HEADER, MalformedMessage
+from gateway.mcp.protocol import SESSION_HEADER, MalformedMessage, parse_body
 from gateway.pipeline.context import Context
 from gateway.pipeline.refusing import malformed, refuse
 from gateway.pipeline.spans import request_span
 from gateway.request import request_metrics
 from gateway.request.incoming import ClientGone, Incoming, check_declared_length, check_origin, read_body
 from gateway.request.refusals import (
+    AccountNotConnected,
     BadRequest,
     DatabaseUnavailable,
     InternalError,
@@ -90,13 +91,17 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
     if endpoint.check_length:
         check_declared_length(incoming)
     ctx.credential = extract_credential(incoming.headers, incoming.query_string)
-    ctx.admission = await admit_fast(
-        client_ip=incoming.client_ip,
-        credential=ctx.credential,
-        server_name=incoming.server_name,
-        session_id=endpoint.client_session(incoming),
-        transport=endpoint.transport,
-    )
+    try:
+        ctx.admission = await admit_fast(
+            client_ip=incoming.client_ip,
+            credential=ctx.credential,
+            server_name=incoming.server_name,
+            session_id=endpoint.client_session(incoming),
+            transport=endpoint.transport,
+        )
+    except AccountNotConnected as refusal:  # answered as a JSON-RPC error to the requests sent
+        body = await read_body(receive, limit=settings.MAX_BODY_BYTES)
+        raise refusal.answering(_request_ids(body)) from None
     binding = ctx.admission.binding
     if binding is None and endpoint.session_required:
         raise BadRequest(endpoint.session_required, code="session_required")
@@ -104,6 +109,15 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
     body = await read_body(receive, limit=settings.MAX_BODY_BYTES)
     ctx.bytes_in = len(body)
     return body
+
+
+def _request_ids(body: bytes) -> list[Any]:
+    if not body:
+        return []
+    try:
+        return parse_body(body).request_ids()
+    except MalformedMessage:
+        return []
 
 
 def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:

@@ -244,6 +244,37 @@ class InternalError(Refusal):
     audit_event = events.MCP_REQUEST
 
 
+# The JSON-RPC error code of a request to a server that takes each caller's own credential, from a
+# caller who has none that works (implementation-defined server error range).
+ACCOUNT_NOT_CONNECTED_RPC_CODE = -32002
+
+
+class AccountNotConnected(Refusal):
+    """The caller has no working connected account for the server: a JSON-RPC error naming the
+    server and the caller's connect page, so an MCP client shows the person where to go. Never
+    an anonymous request upstream. ``answering`` names the requests once the body is read."""
+
+    status = 403
+    code = "account_not_connected"
+
+    def __init__(self, *, server: str, connect_url: str, broken: bool = False) -> None:
+        detail = (
+            f"Connect your account for the server {server!r} again (its provider refused to renew "
+            f"it), at {connect_url}" if broken else
+            f"Connect your account for the server {server!r} first, at {connect_url}"
+        )
+        super().__init__(
+            detail, rpc_code=ACCOUNT_NOT_CONNECTED_RPC_CODE, reason="account_broken" if broken else None,
+            data={"error": self.code, "server": server, "connect_url": connect_url},
+        )
+
+    def answering(self, request_ids: Sequence[Any]) -> AccountNotConnected:
+        """Answer these JSON-RPC requests (200, as MCP expects); none: an HTTP error (403)."""
+        self.request_ids = list(request_ids)
+        self.status = 200 if self.request_ids else 403
+        return self
+
+
 # An upstream's answer that the gateway would not relay (``gateway.upstream.answers``).
 class UpstreamRejected(Refusal):
     status = 502

@@ -25,6 +25,7 @@ from gateway.models import SessionBinding, SessionEndOutbox
 from tokens.assertions import identity_header
 from upstreams import http as upstream_http
 from upstreams import transports
+from upstreams.accounts.services import credential_header
 from upstreams.target import target_of
 
 logger = logging.getLogger("gatehouse.gateway")
@@ -154,12 +155,15 @@ def _delete_upstream_session(binding: SessionBinding) -> int:
     target = target_of(binding.server)
     # The gateway ends the session on behalf of its owner: the DELETE carries their identity too.
     identity = identity_header(token=binding.token, server=target, session_id=binding.pk)
+    account = (credential_header(user_id=binding.token.owner_id, server_id=target.id)
+               if target.user_credential is not None else None)
+    caller = [*([identity] if identity else []), *([(account.name, account.value)] if account else [])]
     try:
         status = upstream_http.delete_session(
             target,
             upstream_session_id=binding.upstream_session_id,
             protocol_version=binding.protocol_version,
-            identity=identity,
+            caller=caller,
         )
     except httpx.HTTPError as exc:
         logger.warning(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -59,20 +59,21 @@ _ADDED_TO_RESPONSES: RawHeaders = [
 
 def forward_headers(
     incoming: Incoming, *, server_headers: Mapping[str, str], upstream_session_id: str | None,
-    credential: str, identity: tuple[str, str] | None = None,
+    credential: str, caller: Sequence[tuple[str, str]] = (),
 ) -> list[tuple[str, str]]:
     """Headers for the upstream hop: client headers minus credentials and hop-by-hop ones.
 
     A client that echoes its own token elsewhere (a User-Agent, a custom header) gets it replaced
-    by the display prefix: no token ever reaches an upstream. ``identity`` is the signed identity
-    header (``Admission.identity``): a client header of its name never crosses.
+    by the display prefix: no token ever reaches an upstream. ``caller`` are the headers that say
+    who calls (``Admission.caller_headers``: the signed identity, the caller's own connected
+    account): a client header of any of their names never crosses.
     """
     connection_listed = {
         token.strip().lower()
         for k, v in incoming.headers if k == "connection"
         for token in v.split(",")
     }
-    configured = {name.lower() for name in server_headers} | ({identity[0].lower()} if identity else set())
+    configured = {name.lower() for name in server_headers} | {name.lower() for name, _ in caller}
     credentials = credential_header_names()
     propagated = spans.upstream_headers()
     if propagated:  # the gateway span's context replaces the client's (gateway/pipeline/spans.py)
@@ -90,8 +91,7 @@ def forward_headers(
     # Identity, so SSE events can be read (and filtered) as they arrive.
     headers.append(("accept-encoding", "identity"))
     headers.extend(server_headers.items())
-    if identity:
-        headers.append(identity)
+    headers.extend(caller)
     if upstream_session_id:
         headers.append(("mcp-session-id", upstream_session_id))
     headers.extend(propagated)

@@ -52,3 +52,20 @@ def test_a_legacy_sse_server_is_listed_with_its_sse_gateway_url(ci):
 
     assert urls["demo"].endswith("/mcp/demo/")
     assert urls["files"].endswith("/sse/files/")
+
+
+def test_a_server_with_connected_accounts_says_which_kind_and_header_never_a_secret(make_api_key, db):
+    from upstreams.services import create_server
+    from upstreams.user_credentials import OAuthProvider, UserCredentialSettings
+
+    provider = OAuthProvider("http://127.0.0.1:9/a", "http://127.0.0.1:9/t", "gh", "client-secret-9")
+    create_server(name="mail", url="http://127.0.0.1:9/mcp", actor="tests",
+                  user_credential=UserCredentialSettings(spec="oauth", oauth=provider))
+    client = bearer_client(make_api_key(owner=UserFactory(username="auditor2", is_staff=True)).secret)
+
+    response = client.get("/api/v1/servers/mail/")
+
+    expected = {"kind": "oauth", "header": "Authorization"}
+    assert response.json()["user_credential"] == expected
+    assert "client-secret-9" not in response.content.decode()
+    assert client.get("/api/v1/servers/").json()[0]["user_credential"] == expected

@@ -25,6 +25,7 @@ from tokens.oauth.exceptions import GrantError, OAuthError
 from tokens.oauth.models import AccessGrant, Connection
 from tokens.scope import split_names
 from tokens.ttl import parse_ttl
+from upstreams.accounts.selectors import accounts_of
 
 
 def _me(request: HttpRequest) -> User:
@@ -39,6 +40,7 @@ def my_access(request: HttpRequest) -> HttpResponse:
         "grants": selectors.grants_for(user),
         "connections": selectors.connections_of(user),
         "tokens": selectors.oauth_tokens_of(user),
+        "accounts": accounts_of(user),
         "is_staff": can_manage(user),
     })
 

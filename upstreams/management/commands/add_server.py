@@ -1,5 +1,7 @@
 """``manage.py add_server NAME URL [--transport streamable|sse] [--header K:V]...
-[--forward-identity [--identity-header NAME]] [--pin-tools]``, and for a stdio server
+[--forward-identity [--identity-header NAME]] [--pin-tools] [--user-credential header:NAME | oauth
+--oauth-authorize-url U --oauth-token-url U --oauth-client-id ID --oauth-client-secret S
+[--oauth-scopes S] [--oauth-header NAME]]``, and for a stdio server
 ``manage.py add_server NAME --command "CMD ARGS" [--env K=V]... [--cwd DIR]
 [--isolation shared|session] [--max-processes N]``"""
 
@@ -21,6 +23,7 @@ from upstreams.stdio.command import (
     parse_env_lines,
 )
 from upstreams.url import redacted_url
+from upstreams.user_credentials import OAuthProvider, UserCredentialSettings, spec_forms
 
 
 class Command(BaseCommand):
@@ -85,6 +88,15 @@ class Command(BaseCommand):
             "--pin-tools", action="store_true",
             help="Only approved tool definitions are listed or callable (approve with approve_tools).",
         )
+        personal = parser.add_argument_group("connected accounts (each person's own credential)")
+        personal.add_argument(
+            "--user-credential", default="", metavar=" | ".join(spec_forms()),
+            help="Each caller's own credential goes in this header: a key they paste on My access "
+            "(header:NAME), or an OAuth token from the upstream's provider (oauth).",
+        )
+        for option, metavar in (("authorize-url", "URL"), ("token-url", "URL"), ("client-id", "ID"),
+                                ("client-secret", "SECRET"), ("scopes", "'S1 S2'"), ("header", "NAME")):
+            personal.add_argument(f"--oauth-{option}", default="", metavar=metavar)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["identity_header"] is not None and not options["forward_identity"]:
@@ -101,7 +113,15 @@ class Command(BaseCommand):
                 command=options["command"], env=parse_env_lines(options["env"]), cwd=options["cwd"],
                 isolation=options["isolation"], max_processes=options["max_processes"],
             )
+            oauth = {o: options[f"oauth_{o}"]
+                     for o in ("authorize_url", "token_url", "client_id", "client_secret", "scopes")}
+            personal = UserCredentialSettings(
+                spec=options["user_credential"],
+                oauth=OAuthProvider(**oauth) if any(oauth.values()) else None,
+                oauth_header=options["oauth_header"],
+            )
             server = services.create_server(
+                user_credential=personal,
                 name=options["name"],
                 url=options["url"],
                 transport=transport,
@@ -126,6 +146,9 @@ class Command(BaseCommand):
         offered = pinning_services.offer_current_tools(server=server) if server.pin_tools else 0
         names = ", ".join(sorted(headers)) or "none"
         identity = f"; identity forwarded in {server.identity_header}" if server.forward_identity else ""
+        if server.user_credential:
+            identity += (f"; each person's own {server.user_credential} credential in "
+                         f"{server.user_credential_header} (connect on /console/me/)")
         self.stdout.write(
             f"Added server {server.name}: {redacted_url(server.url)} ({server.transport}); "
             f"headers: {names}{identity}; clients use {path}"
