@@ -34,6 +34,12 @@ _LOGS_AT_START = pytest.StashKey[dict]()
 def pytest_configure(config: pytest.Config) -> None:
     install_flush_retry()
     install_quick_hasher()
+    # WhiteNoise indexes every static file (the API docs' assets: thousands) each time a handler
+    # is built, which the test client does per test; in-process tests look a file up when asked.
+    # Servers the tests start keep the production behaviour.
+    from django.conf import settings
+
+    settings.WHITENOISE_AUTOREFRESH = True
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
