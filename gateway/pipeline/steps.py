@@ -23,7 +23,13 @@ from django.conf import settings
 from core.database import UNAVAILABLE_ERRORS
 from gateway.admission.credentials import extract_credential, query_param
 from gateway.admission.rules import admit_fast
-from gateway.mcp.protocol import SESSION_HEADER, MalformedMessage, parse_body
+from gateway.mcp.protocol import (
+    MODERN_VERSIONS,
+    PROTOCOL_VERSION_HEADER,
+    SESSION_HEADER,
+    MalformedMessage,
+    parse_body,
+)
 from gateway.pipeline.context import Context
 from gateway.pipeline.refusing import malformed, refuse
 from gateway.pipeline.spans import request_span
@@ -101,7 +107,9 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
         )
     except AccountNotConnected as refusal:  # answered as a JSON-RPC error to the requests sent
         body = await read_body(receive, limit=settings.MAX_BODY_BYTES)
-        raise refusal.answering(_request_ids(body)) from None
+        request_ids, version = _request_ids_and_version(body)
+        version = incoming.header(PROTOCOL_VERSION_HEADER) or version
+        raise refusal.answering(request_ids, url_elicitation=version in MODERN_VERSIONS) from None
     binding = ctx.admission.binding
     if binding is None and endpoint.session_required:
         raise BadRequest(endpoint.session_required, code="session_required")
@@ -111,13 +119,15 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
     return body
 
 
-def _request_ids(body: bytes) -> list[Any]:
+def _request_ids_and_version(body: bytes) -> tuple[list[Any], str | None]:
+    """The ids of the requests in ``body`` and the protocol revision its ``_meta`` names."""
     if not body:
-        return []
+        return [], None
     try:
-        return parse_body(body).request_ids()
+        rpc = parse_body(body)
     except MalformedMessage:
-        return []
+        return [], None
+    return rpc.request_ids(), rpc.single.meta_protocol_version if rpc.single else None
 
 
 def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:

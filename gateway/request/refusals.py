@@ -14,6 +14,7 @@ error object (a batch of them when several requests are answered).
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -247,6 +248,9 @@ class InternalError(Refusal):
 # The JSON-RPC error code of a request to a server that takes each caller's own credential, from a
 # caller who has none that works (implementation-defined server error range).
 ACCOUNT_NOT_CONNECTED_RPC_CODE = -32002
+# The MCP spec's "URL elicitation required" error: a client of a revision that knows it (URL-mode
+# elicitation) offers the person the URL in data.elicitations, instead of only showing the text.
+URL_ELICITATION_REQUIRED_RPC_CODE = -32042
 
 
 class AccountNotConnected(Refusal):
@@ -268,10 +272,20 @@ class AccountNotConnected(Refusal):
             data={"error": self.code, "server": server, "connect_url": connect_url},
         )
 
-    def answering(self, request_ids: Sequence[Any]) -> AccountNotConnected:
-        """Answer these JSON-RPC requests (200, as MCP expects); none: an HTTP error (403)."""
+    def answering(self, request_ids: Sequence[Any], *, url_elicitation: bool = False) -> AccountNotConnected:
+        """Answer these JSON-RPC requests (200, as MCP expects); none: an HTTP error (403).
+
+        ``url_elicitation``: the client speaks a revision with URL-mode elicitation, so the answer
+        is that form of the error (-32042, the connect page in ``data.elicitations``); the
+        fields the older form carries stay beside it."""
         self.request_ids = list(request_ids)
         self.status = 200 if self.request_ids else 403
+        if url_elicitation and self.request_ids and self.data is not None:
+            self.rpc_code = URL_ELICITATION_REQUIRED_RPC_CODE
+            self.data = {**self.data, "elicitations": [{
+                "mode": "url", "elicitationId": secrets.token_urlsafe(16),
+                "url": self.data["connect_url"], "message": self.detail,
+            }]}
         return self
 
 

@@ -23,6 +23,7 @@ from core.models import Change
 from gateway.admission import caches
 from gateway.admission.db_pool import close_pool_connections, run_db
 from gateway.flows.streamable import streamable_http
+from gateway.mcp.protocol import META_PROTOCOL_VERSION
 from tests.factories import UserFactory
 from tests.gateway.audit_wait import wait_for_event
 from tests.support.recording_upstream import recording_upstream
@@ -81,11 +82,12 @@ def keyed(echo):
     )
 
 
-def _post(token: str, *, extra: list[tuple[bytes, bytes]] = (), body: dict | None = CALL) -> dict:
+def _post(token: str, *, extra: list[tuple[bytes, bytes]] = (), body: dict | None = CALL,
+          version: str = "2025-06-18") -> dict:
     communicator = HttpCommunicator(
         streamable_http, "POST", "/mcp/keyed/", body=json.dumps(body).encode(),
         headers=[(b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
-                 (b"mcp-protocol-version", b"2025-06-18"), (b"authorization", f"Bearer {token}".encode()),
+                 (b"mcp-protocol-version", version.encode()), (b"authorization", f"Bearer {token}".encode()),
                  *extra],
     )
     communicator.scope["url_route"] = {"kwargs": {"server": "keyed"}}
@@ -136,6 +138,24 @@ def test_a_caller_with_no_connection_gets_a_jsonrpc_error_with_their_connect_pag
     assert f"{settings.PUBLIC_URL}/console/me/" in error["message"] and "keyed" in error["message"]
     assert echo.seen == []  # never an anonymous request upstream
     wait_for_event(event="auth.denied", detail__reason="account_not_connected")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_of_the_2026_revision_gets_the_url_elicitation_form_of_the_error(echo, keyed, make_token):
+    token = make_token({"keyed": None})
+    call = {**CALL, "params": {**CALL["params"], "_meta": {META_PROTOCOL_VERSION: "2026-07-28"}}}
+    answer = _post(token.secret, body=call, version="2026-07-28")
+    assert answer["status"] == 200
+    error = answer["json"]["error"]
+    connect = f"{settings.PUBLIC_URL}/console/me/"
+    assert error["code"] == -32042  # URL elicitation required
+    [elicitation] = error["data"]["elicitations"]
+    assert elicitation["mode"] == "url" and elicitation["url"] == connect
+    assert elicitation["elicitationId"] and "keyed" in elicitation["message"]
+    assert error["data"]["connect_url"] == connect and error["data"]["server"] == "keyed"
+    assert echo.seen == []
+    # The older revision keeps the plain form.
+    assert _post(token.secret)["json"]["error"]["code"] == -32002
 
 
 @pytest.mark.django_db(transaction=True)
