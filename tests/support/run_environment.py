@@ -14,7 +14,7 @@ that). A test run does here what ``make run`` does, so the suite works from a fr
 
 Either one already set in the environment wins (and a data dir given that way is kept).
 
-Under pytest-xdist (``make test`` runs ``-n auto``) every worker is a test run of its own: its own
+Under pytest-xdist (``make test`` runs ``-n WORKERS``) every worker is a test run of its own: its own
 data dir inside the run's (its filesystem broker queue, its stdio runner state) and its own Redis
 database (``worker_redis_url``), so a Celery worker or change feed one test starts never takes
 another worker's message. Test databases are already per process (settings name them by pid).
