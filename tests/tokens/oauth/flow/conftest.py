@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 
 from tests.factories import UpstreamServerFactory, UserFactory
-from tests.tokens.oauth.flow.steps import authorize_params, consent, pkce, query_of, register
+from tests.tokens.oauth.flow.steps import (
+    authorize_params,
+    consent,
+    pkce,
+    query_of,
+    register,
+    signed_in,
+)
 from tokens.oauth import grants
 
 
@@ -40,8 +46,7 @@ def connected(granted):
     """A public client that went through consent: (client_id, verifier, code)."""
     client_id = register()["client_id"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     answer = consent(browser, authorize_params(client_id, challenge))
     assert answer.status_code == 302
     return client_id, verifier, query_of(answer["Location"])["code"]

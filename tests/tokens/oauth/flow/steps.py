@@ -14,6 +14,13 @@ from django.test import Client
 REDIRECT = "http://127.0.0.1:33418/callback"
 
 
+def signed_in(person) -> Client:
+    """A browser with ``person`` signed in to the console, as consent needs."""
+    browser = Client()
+    browser.force_login(person)
+    return browser
+
+
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

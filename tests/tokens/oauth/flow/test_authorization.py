@@ -15,6 +15,7 @@ from tests.tokens.oauth.flow.steps import (
     pkce,
     query_of,
     register,
+    signed_in,
 )
 from tokens.services import authenticate_token
 
@@ -31,8 +32,7 @@ def test_signed_out_person_is_sent_to_the_console_login_and_back(db):
 def test_consent_page_names_client_redirect_host_server_and_tools_and_cannot_be_framed(granted):
     client_id = register(client_name="Claude Desktop")["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     page = browser.get("/oauth/authorize", authorize_params(client_id, challenge))
     html = page.content.decode()
     assert "Allow Claude Desktop to use demo?" in html
@@ -46,8 +46,7 @@ def test_consent_page_names_client_redirect_host_server_and_tools_and_cannot_be_
 def test_authorization_response_carries_state_and_issuer(granted):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     location = consent(browser, authorize_params(client_id, challenge))["Location"]
     assert location.startswith(REDIRECT + "?")
     query = query_of(location)
@@ -58,8 +57,7 @@ def test_authorization_response_carries_state_and_issuer(granted):
 def test_unticked_tools_are_left_out_of_the_token(granted):
     client_id = register()["client_id"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     code = query_of(
         consent(browser, authorize_params(client_id, challenge), tools=["demo:echo"])["Location"]
     )["code"]
@@ -70,8 +68,7 @@ def test_unticked_tools_are_left_out_of_the_token(granted):
 def test_a_loopback_redirect_matches_on_any_port(granted):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     other_port = "http://127.0.0.1:50123/callback"
     location = consent(browser, authorize_params(client_id, challenge, redirect_uri=other_port))["Location"]
     assert location.startswith(other_port + "?code=")
@@ -80,8 +77,7 @@ def test_a_loopback_redirect_matches_on_any_port(granted):
 def test_person_without_a_grant_sees_a_clear_page_and_the_client_gets_access_denied(person):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(person)
+    browser = signed_in(person)
     page = browser.get("/oauth/authorize", authorize_params(client_id, challenge))
     assert page.status_code == 403
     html = page.content.decode()
@@ -93,8 +89,7 @@ def test_person_without_a_grant_sees_a_clear_page_and_the_client_gets_access_den
 def test_deny_sends_access_denied_and_no_code(granted):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     query = query_of(consent(browser, authorize_params(client_id, challenge), decision="deny")["Location"])
     assert query["error"] == "access_denied" and "code" not in query and query["state"] == "xyz"
     assert AuditEvent.objects.filter(event="oauth.denied").exists()
@@ -126,8 +121,7 @@ def test_consent_post_without_csrf_token_is_refused(granted):
 def test_bad_authorization_requests_go_back_to_the_client_with_an_error(granted, overrides, error):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     answer = browser.get("/oauth/authorize", authorize_params(client_id, challenge, **overrides))
     assert answer.status_code == 302
     query = query_of(answer["Location"])
@@ -148,8 +142,7 @@ def test_bad_authorization_requests_go_back_to_the_client_with_an_error(granted,
 def test_an_unregistered_redirect_is_never_redirected_to(granted, redirect_uri):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     answer = browser.get(
         "/oauth/authorize", authorize_params(client_id, challenge, redirect_uri=redirect_uri)
     )
@@ -167,8 +160,7 @@ def test_an_unknown_client_gets_an_error_page_not_a_redirect(granted):
 def test_an_oversize_state_is_shown_not_truncated_back_to_the_client(granted):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     answer = browser.get("/oauth/authorize", authorize_params(client_id, challenge, state="s" * 2001))
     assert answer.status_code == 400 and "Location" not in answer
 
@@ -179,8 +171,7 @@ def test_an_oversize_state_is_shown_not_truncated_back_to_the_client(granted):
 def test_a_loopback_lookalike_with_credentials_or_a_backslash_never_matches(granted, redirect_uri):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     answer = browser.get(
         "/oauth/authorize", authorize_params(client_id, challenge, redirect_uri=redirect_uri)
     )
@@ -191,8 +182,7 @@ def test_a_loopback_lookalike_with_credentials_or_a_backslash_never_matches(gran
 def test_an_oversize_scope_is_refused_never_truncated(granted):
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     answer = browser.get(
         "/oauth/authorize", authorize_params(client_id, challenge, scope="x" * 1995 + " mcp:demo")
     )

@@ -6,7 +6,6 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.test import Client
 
 from tests.tokens.oauth.flow.steps import (
     authorize_params,
@@ -15,6 +14,7 @@ from tests.tokens.oauth.flow.steps import (
     pkce,
     query_of,
     register,
+    signed_in,
     token_request,
 )
 from tokens.exceptions import TokenRevoked
@@ -27,8 +27,7 @@ def test_a_group_grant_counts_for_its_members(person):
     call_command("grant_access", "--group", "engineers", "--servers", "files")
     client_id = register()["client_id"]
     _, challenge = pkce()
-    browser = Client()
-    browser.force_login(person)
+    browser = signed_in(person)
     page = browser.get(
         "/oauth/authorize",
         authorize_params(client_id, challenge, resource=f"{settings.PUBLIC_URL}/mcp/files"),
@@ -65,8 +64,7 @@ def test_leaving_a_group_revokes_what_its_grant_gave(person):
     call_command("grant_access", "--group", "engineers", "--servers", "demo")
     client_id = register()["client_id"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(person)
+    browser = signed_in(person)
     code = query_of(consent(browser, authorize_params(client_id, challenge))["Location"])["code"]
     _, first = exchange(client_id, verifier, code)
     assert authenticate_token(raw_token=first["access_token"]).owner_username == "alice"

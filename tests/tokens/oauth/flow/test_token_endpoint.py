@@ -18,6 +18,7 @@ from tests.tokens.oauth.flow.steps import (
     pkce,
     query_of,
     register,
+    signed_in,
     token_request,
 )
 from tokens.exceptions import TokenRevoked
@@ -59,8 +60,7 @@ def test_grant_ttl_shortens_the_access_token(person):
     )
     client_id = register()["client_id"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(person)
+    browser = signed_in(person)
     page = browser.get("/oauth/authorize", authorize_params(client_id, challenge))
     assert page.status_code == 200
     form = {**authorize_params(client_id, challenge), "decision": "allow"}
@@ -129,8 +129,7 @@ def test_confidential_client_must_authenticate_at_the_token_endpoint(granted):
     registered = register(token_endpoint_auth_method="client_secret_basic")
     assert registered["client_secret"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     code = query_of(consent(browser, authorize_params(registered["client_id"], challenge))["Location"])[
         "code"
     ]
@@ -171,8 +170,7 @@ def test_token_endpoint_errors_are_rfc_6749_json_and_never_cached(db):
 def test_a_redirect_uri_left_out_at_authorize_need_not_be_repeated(granted):
     client_id = register()["client_id"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     params = authorize_params(client_id, challenge, redirect_uri=None)
     location = consent(browser, params)["Location"]
     assert location.startswith(REDIRECT)
@@ -188,8 +186,7 @@ def test_a_redirect_uri_left_out_at_authorize_need_not_be_repeated(granted):
 def test_a_client_that_did_not_register_refresh_gets_no_refresh_token(granted):
     client_id = register(grant_types=["authorization_code"])["client_id"]
     verifier, challenge = pkce()
-    browser = Client()
-    browser.force_login(granted)
+    browser = signed_in(granted)
     code = query_of(consent(browser, authorize_params(client_id, challenge))["Location"])["code"]
     status, body = exchange(client_id, verifier, code)
     assert status == 200 and "refresh_token" not in body
