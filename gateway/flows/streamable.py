@@ -58,10 +58,7 @@ async def _streamable(ctx: Context, receive: Receive, responder: Responder) -> N
                 "initialize must be sent alone and outside a session.", status=400, code="bad_initialize",
                 tool="", rpc_code=INVALID_REQUEST, request_ids=ctx.rpc.request_ids(),
             )
-        single = ctx.rpc.single
-        version = incoming.header(PROTOCOL_VERSION_HEADER) or (
-            single.meta_protocol_version if single else None
-        )
+        version = ctx.rpc.protocol_version(incoming.header(PROTOCOL_VERSION_HEADER))
         try:
             policy.refuse_denied_tools(
                 body=ctx.rpc, scope=ctx.admission.token.scope, server=ctx.admission.server.name,

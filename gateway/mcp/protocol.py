@@ -107,6 +107,11 @@ class RpcBody:
     def request_ids(self) -> list[Any]:
         return [m.id for m in self.messages if m.is_request]
 
+    def protocol_version(self, header: str | None) -> str | None:
+        """The revision the request speaks: its MCP-Protocol-Version header (``header``), else
+        the one its body's ``_meta`` names (2026-07-28 requests carry it there)."""
+        return header or (self.single.meta_protocol_version if self.single else None)
+
 
 class _RepeatedKey(ValueError):
     pass

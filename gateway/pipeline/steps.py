@@ -28,6 +28,7 @@ from gateway.mcp.protocol import (
     PROTOCOL_VERSION_HEADER,
     SESSION_HEADER,
     MalformedMessage,
+    RpcBody,
     parse_body,
 )
 from gateway.pipeline.context import Context
@@ -107,9 +108,10 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
         )
     except AccountNotConnected as refusal:  # answered as a JSON-RPC error to the requests sent
         body = await read_body(receive, limit=settings.MAX_BODY_BYTES)
-        request_ids, version = _request_ids_and_version(body)
-        version = incoming.header(PROTOCOL_VERSION_HEADER) or version
-        raise refusal.answering(request_ids, url_elicitation=version in MODERN_VERSIONS) from None
+        rpc, header = _parsed(body), incoming.header(PROTOCOL_VERSION_HEADER)
+        version = rpc.protocol_version(header) if rpc else header
+        raise refusal.answering(rpc.request_ids() if rpc else [],
+                                url_elicitation=version in MODERN_VERSIONS) from None
     binding = ctx.admission.binding
     if binding is None and endpoint.session_required:
         raise BadRequest(endpoint.session_required, code="session_required")
@@ -119,15 +121,14 @@ async def admit_request(ctx: Context, receive: Receive, *, endpoint: Endpoint) -
     return body
 
 
-def _request_ids_and_version(body: bytes) -> tuple[list[Any], str | None]:
-    """The ids of the requests in ``body`` and the protocol revision its ``_meta`` names."""
+def _parsed(body: bytes) -> RpcBody | None:
+    """``body``'s JSON-RPC messages, or None for an empty or malformed body."""
     if not body:
-        return [], None
+        return None
     try:
-        rpc = parse_body(body)
+        return parse_body(body)
     except MalformedMessage:
-        return [], None
-    return rpc.request_ids(), rpc.single.meta_protocol_version if rpc.single else None
+        return None
 
 
 def asgi_app(flow: Flow, *, doc: str) -> AsgiApp:
